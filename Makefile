@@ -1,0 +1,61 @@
+# Cadence's two commands: `make run` and `make test`. Everything else is a convenience.
+# Builds live in build/ (release, what `make run` starts), build-asan/ (ASan+UBSan, what the test
+# suite runs), build-fuzz/ (clang + libFuzzer).
+
+JOBS      ?= 2
+BUILD     ?= build
+ASAN      ?= build-asan
+FUZZ      ?= build-fuzz
+CMAKE_GEN  = cmake -S . -Wno-dev
+export CADENCE_DATA ?= $(CURDIR)/cadence-data
+
+.PHONY: all deps build asan fuzz-build run test unit e2e lint format valgrind fuzz fuzz-short bench clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	@$(CMAKE_GEN) -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_EXPORT_COMPILE_COMMANDS=ON >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+	@ln -sf $(BUILD)/compile_commands.json compile_commands.json
+
+asan: deps
+	@$(CMAKE_GEN) -B $(ASAN) -DCMAKE_BUILD_TYPE=Debug -DCADENCE_SANITIZE=ON >/dev/null
+	@cmake --build $(ASAN) -j$(JOBS)
+
+fuzz-build: deps
+	@CC=clang $(CMAKE_GEN) -B $(FUZZ) -DCMAKE_BUILD_TYPE=Debug -DCADENCE_FUZZ=ON >/dev/null
+	@cmake --build $(FUZZ) -j$(JOBS) --target fuzzers
+
+run: build
+	@$(BUILD)/cadence init
+	@exec $(BUILD)/cadence serve
+
+# The whole suite: sanitizer build under CTest (unit + end-to-end + contract), valgrind over the
+# unit tests, a short fuzz run of every target, and the linters.
+test: asan build fuzz-build
+	@cd $(ASAN) && ctest --output-on-failure -j$(JOBS)
+	@$(MAKE) --no-print-directory valgrind fuzz-short lint
+
+valgrind: build
+	@bash scripts/valgrind-unit.sh $(BUILD)
+
+fuzz-short: fuzz-build
+	@bash scripts/fuzz.sh $(FUZZ) 15
+
+fuzz: fuzz-build
+	@bash scripts/fuzz.sh $(FUZZ) $${FUZZ_SECONDS:-600}
+
+lint: build
+	@bash scripts/lint.sh $(BUILD)
+
+format:
+	@clang-format -i $$(git ls-files '*.c' '*.h')
+
+bench: build
+	@bash bench/run.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN) $(FUZZ) compile_commands.json

@@ -1,0 +1,12 @@
+# cad_embed(OUTPUT out.c SYMBOL name FILES a b c): turns files into a C table
+#   const struct cad_embedded name[] = {{"a", data, len}, ..., {NULL, NULL, 0}};
+# so migrations, web assets and help text live in the binary and come from one source file.
+function(cad_embed)
+  cmake_parse_arguments(E "" "OUTPUT;SYMBOL" "FILES" ${ARGN})
+  add_custom_command(
+    OUTPUT ${E_OUTPUT}
+    COMMAND ${CMAKE_COMMAND} -DOUT=${E_OUTPUT} -DSYMBOL=${E_SYMBOL} "-DFILES=${E_FILES}"
+            -P ${CMAKE_SOURCE_DIR}/cmake/embed-run.cmake
+    DEPENDS ${E_FILES} ${CMAKE_SOURCE_DIR}/cmake/embed-run.cmake
+    COMMENT "Embedding ${E_SYMBOL}")
+endfunction()

@@ -1,0 +1,50 @@
+/*
+ * The command-line face of Cadence (after tmux): each command is one constant cmd_entry in a
+ * cmd-<group>.c file; cmd.c holds the table and the dispatcher. Commands get a context that
+ * opens the data directory, store and vault on first use.
+ *
+ * Exit codes: 0 success, 1 failure (one clear line on stderr), 2 usage error.
+ */
+#ifndef CADENCE_CLI_CLI_H
+#define CADENCE_CLI_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "store/store.h"
+#include "vault/vault.h"
+
+#define EXIT_USAGE 2
+
+struct cli_ctx {
+    const char *data_dir; /* $CADENCE_DATA or ./cadence-data */
+    const char *actor;    /* $CADENCE_OPERATOR or "system" */
+    store *st;            /* opened by cli_store() */
+    vault *v;             /* opened by cli_vault() */
+};
+
+struct cmd_entry {
+    const char *group; /* "tenant"; NULL for a top-level command */
+    const char *name;  /* "add" */
+    const char *usage; /* "--name NAME [--email EMAIL]" */
+    const char *help;  /* one paragraph */
+    int (*exec)(struct cli_ctx *ctx, int argc, char **argv);
+};
+
+/* Opens (once) and returns the store / vault; prints the error and returns NULL on failure. */
+store *cli_store(struct cli_ctx *ctx);
+vault *cli_vault(struct cli_ctx *ctx);
+
+/* Prints "cadence: <what>: <cad_errmsg()>" to stderr and returns 1. */
+int cli_fail(const char *what);
+/* Prints "usage: cadence <group> <name> <usage>" and a hint to stderr, returns EXIT_USAGE. */
+int cli_usage(const struct cmd_entry *e, const char *problem, ...)
+    __attribute__((format(printf, 2, 3)));
+/* True when argv holds -h or --help; the caller then prints cli_help(). */
+bool cli_wants_help(int argc, char **argv);
+void cli_help(const struct cmd_entry *e, FILE *out);
+
+/* Writes `s` as a JSON string literal (with quotes). */
+void cli_json_str(FILE *out, const char *s);
+
+#endif
