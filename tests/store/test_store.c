@@ -1,0 +1,142 @@
+/* The store: migrations applied once and recorded, newer schema refused, placeholders by
+ * number, transactions nest and roll back. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "common/err.h"
+#include "store/store.h"
+#include "testutil.h"
+
+struct fixture {
+    char *dir;
+    char path[600];
+    store *st;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    f->dir = test_tmpdir();
+    snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
+    assert_int_equal(store_open(&f->st, f->path), CAD_OK);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    store_close(f->st);
+    test_rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+static int grab_int(void *ctx, const store_row *row)
+{
+    *(int64_t *)ctx = store_row_int(row, 0);
+    return 0;
+}
+
+static void test_migrations_recorded_once(void **state)
+{
+    struct fixture *f = *state;
+    int v;
+    assert_int_equal(store_schema_version(f->st, &v), CAD_OK);
+    assert_int_equal(v, store_schema_latest(f->st));
+    assert_true(v >= 1);
+    store_close(f->st);
+    assert_int_equal(store_open(&f->st, f->path), CAD_OK); /* reopen: nothing re-applied */
+    int64_t n = 0;
+    assert_int_equal(store_query(f->st, "SELECT COUNT(*) FROM schema_migrations", SV_NONE,
+                                 grab_int, &n),
+                     CAD_OK);
+    assert_int_equal(n, v);
+}
+
+static void test_newer_schema_refused(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_exec(f->st,
+                                "INSERT INTO schema_migrations(version, name, applied_ms) "
+                                "VALUES (9999, '9999_future.sql', 0)",
+                                SV_NONE),
+                     CAD_OK);
+    store_close(f->st);
+    f->st = NULL;
+    assert_int_equal(store_open(&f->st, f->path), CAD_EVERSION);
+    assert_non_null(strstr(cad_errmsg(), "newer Cadence"));
+    assert_null(f->st);
+}
+
+static void test_placeholders_by_number(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_exec(f->st, "CREATE TABLE t (a TEXT, b BIGINT)", SV_NONE), CAD_OK);
+    /* $2 appears before $1: values must still go by number. */
+    assert_int_equal(store_exec(f->st, "INSERT INTO t(b, a) VALUES ($2, $1)",
+                                SV_ARGS(SV_TEXT("x"), SV_INT(42))),
+                     CAD_OK);
+    int64_t b = 0;
+    assert_int_equal(
+        store_query(f->st, "SELECT b FROM t WHERE a = $1", SV_ARGS(SV_TEXT("x")), grab_int, &b),
+        CAD_OK);
+    assert_int_equal(b, 42);
+    assert_int_equal(store_exec(f->st, "INSERT INTO t(a, b) VALUES ($1, $2)",
+                                SV_ARGS(SV_TEXT("only one"))),
+                     CAD_EINVAL);
+}
+
+static void test_nested_transactions(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_exec(f->st, "CREATE TABLE t (a BIGINT)", SV_NONE), CAD_OK);
+    assert_int_equal(store_begin(f->st), CAD_OK);
+    assert_int_equal(store_begin(f->st), CAD_OK);
+    assert_int_equal(store_exec(f->st, "INSERT INTO t VALUES (1)", SV_NONE), CAD_OK);
+    assert_int_equal(store_commit(f->st), CAD_OK); /* inner: nothing yet */
+    assert_int_equal(store_rollback(f->st), CAD_OK);
+    int64_t n = -1;
+    assert_int_equal(store_query(f->st, "SELECT COUNT(*) FROM t", SV_NONE, grab_int, &n), CAD_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_commit(f->st), CAD_ESTATE);
+}
+
+static void test_constraint_is_eexist(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_exec(f->st,
+                                "INSERT INTO tenants(id, name, created_ms) VALUES ('a', 'A', 1)",
+                                SV_NONE),
+                     CAD_OK);
+    assert_int_equal(store_exec(f->st,
+                                "INSERT INTO tenants(id, name, created_ms) VALUES ('a', 'B', 1)",
+                                SV_NONE),
+                     CAD_EEXIST);
+}
+
+static void test_bad_url_and_path(void **state)
+{
+    (void)state;
+    store *st = NULL;
+    assert_int_equal(store_open(&st, "mysql://x"), CAD_EINVAL);
+    assert_non_null(strstr(cad_errmsg(), "mysql"));
+    assert_int_equal(store_open(&st, "/nonexistent-dir/x/y.db"), CAD_EIO);
+    assert_null(st);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_migrations_recorded_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_placeholders_by_number, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nested_transactions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_constraint_is_eexist, setup, teardown),
+        cmocka_unit_test(test_bad_url_and_path),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
