@@ -29,9 +29,17 @@ fuzz-build: deps
 	@CC=clang $(CMAKE_GEN) -B $(FUZZ) -DCMAKE_BUILD_TYPE=Debug -DCADENCE_FUZZ=ON >/dev/null
 	@cmake --build $(FUZZ) -j$(JOBS) --target fuzzers
 
+# Until the web server lands (the onboarding issue), `make run` sets everything up on the
+# embedded defaults (SQLite, local master key) and says what to do next.
 run: build
 	@$(BUILD)/cadence init
-	@exec $(BUILD)/cadence serve
+	@echo
+	@echo "Cadence is set up in $(CADENCE_DATA). Next:"
+	@echo "  $(BUILD)/cadence tenant add --name \"Acme Outdoors\" --email ops@acme.example"
+	@echo "  $(BUILD)/cadence key set acme-outdoors < key.txt     # the key from stdin, never argv"
+	@echo "  $(BUILD)/cadence key show acme-outdoors"
+	@echo "  $(BUILD)/cadence audit verify"
+	@echo "  $(BUILD)/cadence --help"
 
 # The whole suite: sanitizer build under CTest (unit + end-to-end + contract), valgrind over the
 # unit tests, a short fuzz run of every target, and the linters.
