@@ -31,6 +31,18 @@ struct cmd_entry {
     int (*exec)(struct cli_ctx *ctx, int argc, char **argv);
 };
 
+/* Every command's entry, so a cmd-<group>.c can name its own entry (usage errors) before defining
+ * it; cmd.c lists them in its table. */
+extern const struct cmd_entry cmd_init_entry;
+extern const struct cmd_entry cmd_tenant_add_entry, cmd_tenant_list_entry, cmd_tenant_show_entry,
+    cmd_tenant_paid_entry, cmd_tenant_defer_entry;
+extern const struct cmd_entry cmd_key_set_entry, cmd_key_show_entry, cmd_key_check_entry,
+    cmd_key_verify_entry;
+extern const struct cmd_entry cmd_kms_rotate_entry, cmd_kms_status_entry;
+extern const struct cmd_entry cmd_audit_list_entry, cmd_audit_verify_entry,
+    cmd_audit_export_entry;
+extern const struct cmd_entry cmd_operator_add_entry, cmd_operator_list_entry;
+
 /* Opens (once) and returns the store / vault; prints the error and returns NULL on failure. */
 store *cli_store(struct cli_ctx *ctx);
 vault *cli_vault(struct cli_ctx *ctx);
