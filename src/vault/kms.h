@@ -27,11 +27,13 @@ struct kms_ops {
                   cad_secret **out);
     /* Creates KEK version current+1 and makes it current; older versions still unwrap. */
     int (*add_version)(void *self, int *out_version);
-    /* Destroys every version older than `version` (a rotation has completed). */
+    /* Destroys every version older than `version` (a rotation has completed). Refuses a
+     * `version` newer than the newest, which would leave no key at all. */
     int (*retire_below)(void *self, int version);
 };
 
-/* Opens the provider `name` ("local"; NULL means $CADENCE_KMS or "local"). */
+/* Opens the provider `name` ("local"; NULL means $CADENCE_KMS or "local"). An unknown name is
+ * CAD_EINVAL with a message listing the providers this build knows. Free with kms_close(). */
 int kms_open(kms **out, const char *name, const char *data_dir, int create);
 void kms_close(kms *k);
 const char *kms_name(const kms *k);

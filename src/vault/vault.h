@@ -22,8 +22,11 @@
 typedef struct vault vault;
 
 /* Opens the vault over `st` with the KMS provider named by $CADENCE_KMS (default "local") whose
- * state lives under data_dir. With `create`, a missing master key is created (first run).
- * Refuses to open when the master key file or its directory is readable by group or others. */
+ * state lives under data_dir. With `create`, a missing master key is created (first run) and the
+ * kms_state row recorded; once the store has a kms_state row, a missing master key is an error
+ * (CAD_ENOTFOUND) even with `create`, since a fresh key could not unwrap the existing data keys.
+ * Refuses to open (CAD_EPERM) when a master key file or its directory is accessible by group or
+ * others, and (CAD_ESTATE) when the store's keys belong to another provider. */
 int vault_open(vault **out, store *st, const char *data_dir, int create);
 void vault_close(vault *v);
 kms *vault_kms(vault *v);
@@ -35,8 +38,8 @@ int vault_tenant_init(vault *v, const char *tenant_id);
 int vault_seal(vault *v, const char *tenant_id, const char *kind, int version,
                const cad_secret *plain, char **out_sealed);
 /* Opens what vault_seal produced; CAD_ECRYPTO when it was tampered with or belongs elsewhere. */
-int vault_unseal(vault *v, const char *tenant_id, const char *kind, int version,
-                 const char *sealed, cad_secret **out_plain);
+int vault_unseal(vault *v, const char *tenant_id, const char *kind, int version, const char *sealed,
+                 cad_secret **out_plain);
 
 /* A keyed fingerprint of `plain` for showing to people: 16 hex characters of
  * HMAC-SHA256(tenant DEK-derived fingerprint key, plain). Not reversible without the DEK. */
