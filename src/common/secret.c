@@ -30,12 +30,10 @@ static size_t page_size(void)
     return p > 0 ? (size_t)p : 4096;
 }
 
-int secret_new(cad_secret **out, size_t len)
+/* secret_new without the SECRET_MAX check, for secret_read_fd's one byte of overflow probe. */
+static int secret_alloc(cad_secret **out, size_t len)
 {
     *out = NULL;
-    if (len > SECRET_MAX)
-        return cad_fail(CAD_EINVAL, "secret of %zu bytes is longer than the %d-byte limit", len,
-                        SECRET_MAX);
     size_t ps = page_size();
     size_t need = sizeof(struct cad_secret) + len + 1;
     size_t map_len = (need + ps - 1) / ps * ps;
@@ -52,6 +50,15 @@ int secret_new(cad_secret **out, size_t len)
     return CAD_OK;
 }
 
+int secret_new(cad_secret **out, size_t len)
+{
+    *out = NULL;
+    if (len > SECRET_MAX)
+        return cad_fail(CAD_EINVAL, "secret of %zu bytes is longer than the %d-byte limit", len,
+                        SECRET_MAX);
+    return secret_alloc(out, len);
+}
+
 int secret_from(cad_secret **out, const void *data, size_t len)
 {
     int rc = secret_new(out, len);
@@ -62,8 +69,11 @@ int secret_from(cad_secret **out, const void *data, size_t len)
 
 int secret_read_fd(cad_secret **out, int fd, size_t max)
 {
+    *out = NULL;
+    if (max > SECRET_MAX)
+        return cad_fail(CAD_EINVAL, "cannot read more than %d bytes into a secret", SECRET_MAX);
     cad_secret *s;
-    int rc = secret_new(&s, max + 1);
+    int rc = secret_alloc(&s, max + 1);
     if (rc)
         return rc;
     size_t got = 0;
