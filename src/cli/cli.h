@@ -43,6 +43,9 @@ extern const struct cmd_entry cmd_audit_list_entry, cmd_audit_verify_entry,
     cmd_audit_export_entry;
 extern const struct cmd_entry cmd_operator_add_entry, cmd_operator_list_entry;
 
+/* Runs the command named by argv[1] (and argv[2] for a group); returns the exit status. */
+int cli_dispatch(struct cli_ctx *ctx, int argc, char **argv);
+
 /* Opens (once) and returns the store / vault; prints the error and returns NULL on failure. */
 store *cli_store(struct cli_ctx *ctx);
 vault *cli_vault(struct cli_ctx *ctx);
@@ -55,6 +58,11 @@ int cli_usage(const struct cmd_entry *e, const char *problem, ...)
 /* True when argv holds -h or --help; the caller then prints cli_help(). */
 bool cli_wants_help(int argc, char **argv);
 void cli_help(const struct cmd_entry *e, FILE *out);
+
+/* Prints what may be shown of a credential: a line, or a JSON object (comma first unless
+ * `first`). Defined in cmd-key.c, used by tenant show too. */
+struct credential_info;
+void cli_print_credential(const struct credential_info *c, bool json, bool first);
 
 /* Writes `s` as a JSON string literal (with quotes). */
 void cli_json_str(FILE *out, const char *s);

@@ -14,8 +14,6 @@
 #include "keyfmt/keyfmt.h"
 #include "tenant/tenant.h"
 
-void cli_print_credential(const struct credential_info *c, bool json, bool first);
-
 void cli_print_credential(const struct credential_info *c, bool json, bool first)
 {
     char set[32] = "", verified[32] = "";
@@ -90,8 +88,10 @@ static int cmd_key_set_exec(struct cli_ctx *ctx, int argc, char **argv)
         if (r.verdict != KEYFMT_OK) {
             fprintf(stderr, "cadence: the key was not stored: %s\n", r.message);
             struct credential_info cur;
-            /* Record the failed attempt unless a working key is in place, which stays. */
-            if (credential_info(ctx->st, id, kind, &cur) == CAD_OK && cur.state != KEY_VERIFIED &&
+            /* Record the failed attempt, unless a key that may still work is stored: its state
+             * describes that key, which stays as it is. */
+            if (credential_info(ctx->st, id, kind, &cur) == CAD_OK &&
+                cur.state != KEY_VERIFIED && cur.state != KEY_UNVERIFIED &&
                 credential_set_state(ctx->st, ctx->actor, id, kind, KEY_INVALID, "key.invalid",
                                      keyfmt_verdict_name(r.verdict)) != CAD_OK)
                 cli_fail("cannot record the failed attempt");

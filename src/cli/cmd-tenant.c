@@ -130,8 +130,6 @@ const struct cmd_entry cmd_tenant_list_entry = {
     .exec = cmd_tenant_list_exec,
 };
 
-void cli_print_credential(const struct credential_info *c, bool json, bool first);
-
 static int cmd_tenant_show_exec(struct cli_ctx *ctx, int argc, char **argv)
 {
     bool json;

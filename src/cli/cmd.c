@@ -10,15 +10,6 @@
 #include "cli/cli.h"
 #include "common/err.h"
 
-extern const struct cmd_entry cmd_init_entry;
-extern const struct cmd_entry cmd_tenant_add_entry, cmd_tenant_list_entry, cmd_tenant_show_entry,
-    cmd_tenant_paid_entry, cmd_tenant_defer_entry;
-extern const struct cmd_entry cmd_key_set_entry, cmd_key_show_entry, cmd_key_check_entry;
-extern const struct cmd_entry cmd_kms_rotate_entry, cmd_kms_status_entry;
-extern const struct cmd_entry cmd_audit_list_entry, cmd_audit_verify_entry,
-    cmd_audit_export_entry;
-extern const struct cmd_entry cmd_operator_add_entry, cmd_operator_list_entry;
-
 static const struct cmd_entry *const cmd_table[] = {
     &cmd_init_entry,
     &cmd_tenant_add_entry,

@@ -4,8 +4,6 @@
 #include "cli/cli.h"
 #include "common/secret.h"
 
-int cli_dispatch(struct cli_ctx *ctx, int argc, char **argv);
-
 int main(int argc, char **argv)
 {
     secret_harden_process();

@@ -31,9 +31,16 @@ struct store_val {
 
 #define SV_NULL      ((struct store_val){.type = STORE_NULL})
 #define SV_INT(x)    ((struct store_val){.type = STORE_INT, .i = (x)})
-#define SV_TEXT(x)   ((struct store_val){.type = (x) ? STORE_TEXT : STORE_NULL, .s = (x)})
+#define SV_TEXT(x)   store_text(x)
 #define SV_ARGS(...) ((const struct store_val[]){__VA_ARGS__}), (sizeof((struct store_val[]){__VA_ARGS__}) / sizeof(struct store_val))
 #define SV_NONE      NULL, 0
+
+/* A text value; NULL binds SQL NULL. A function, not a macro, so char arrays pass cleanly. */
+static inline struct store_val store_text(const char *s)
+{
+    struct store_val v = {.type = s ? STORE_TEXT : STORE_NULL, .s = s};
+    return v;
+}
 
 /* Called once per result row; return non-zero to stop (that value is returned by store_query). */
 typedef int (*store_row_fn)(void *ctx, const store_row *row);

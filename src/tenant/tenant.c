@@ -50,7 +50,7 @@ int tenant_add(store *st, vault *v, const char *actor, const char *name, const c
     if (email && *email && !email_valid(email))
         return cad_fail(CAD_EINVAL, "\"%s\" is not an email address", email);
 
-    char base[TENANT_ID_MAX - 4];
+    char base[TENANT_ID_MAX - 8];
     slugify(name, base, sizeof base);
     if (base[0] == '\0')
         snprintf(base, sizeof base, "tenant");
@@ -59,13 +59,17 @@ int tenant_add(store *st, vault *v, const char *actor, const char *name, const c
         return rc;
     char id[TENANT_ID_MAX];
     snprintf(id, sizeof id, "%s", base);
-    for (int n = 2;; n++) {
+    for (unsigned short n = 2;; n++) {
         bool taken = false;
         rc = store_query(st, "SELECT 1 FROM tenants WHERE id = $1", SV_ARGS(SV_TEXT(id)),
                          row_exists, &taken);
         if (rc || !taken)
             break;
-        snprintf(id, sizeof id, "%s-%d", base, n);
+        if (n == 60000) {
+            rc = cad_fail(CAD_EEXIST, "too many tenants named like \"%s\"", base);
+            break;
+        }
+        snprintf(id, sizeof id, "%s-%hu", base, n);
     }
     if (rc == CAD_OK)
         rc = store_exec(st,
