@@ -115,11 +115,13 @@ static int cmd_audit_list_exec(struct cli_ctx *ctx, int argc, char **argv)
 const struct cmd_entry cmd_audit_list_entry = {
     .group = "audit",
     .name = "list",
-    .usage = "[--tenant T] [--actor A] [--action X|X.*] [--since TIME] [--until TIME]\n"
-             "                         [--status CODE] [--limit N] [--json]",
-    .help = "Lists audit records, oldest first. A call to Klaviyo shows its method, endpoint,\n"
-            "response code and duration; \"no-response\" means the request left but no answer was\n"
-            "recorded (for instance a crash). --json prints one JSON object per line.",
+    .usage = "[--tenant T] [--actor A] [--action X] [--since T] [--until T] [--json]",
+    .help = "Lists audit records, oldest first. Filters: --tenant, --actor, --action (exact, or a\n"
+            "prefix ending in * such as 'klaviyo.*'), --since/--until (2026-11-26 or\n"
+            "2026-11-26T19:22:55Z), --status CODE, --limit N.\n\n"
+            "A call to Klaviyo shows its method, endpoint, response code and duration;\n"
+            "\"no-response\" means the request left but no answer was recorded (a crash, say).\n"
+            "--json prints one JSON object per line.",
     .exec = cmd_audit_list_exec,
 };
 
