@@ -8,7 +8,8 @@
  *   DELETE /__sim/calls             clears the log
  *   GET    /__sim/objects?type=T[&account=ID]   {objects:[{account_id, ...resource}]}
  *   GET    /__sim/accounts, POST /__sim/accounts {"name":..}
- *   GET    /__sim/faults, POST /__sim/faults {latency_ms:[a,b], error_rate, ...} (replaces all)
+ *   GET    /__sim/faults, POST /__sim/faults {latency_ms:[a,b], error_rate, ...} (replaces all;
+ *                                    --latency-ms applies unless latency_ms is given)
  *   POST   /__sim/keys/revoke {"key"}, POST /__sim/keys/add {account_id,key,scopes}
  *   POST   /__sim/reset                 objects, jobs, calls, faults, counters and keys back to
  *                                       the command line's state
@@ -181,6 +182,9 @@ static void post_faults(struct sim_req *r, json_t *body)
 {
     struct sim_fault_cfg f = {0};
     f.revoke_after = -1;
+    /* --latency-ms stays in force unless the body names a latency of its own. */
+    f.latency_min = sim.cli_faults.latency_min;
+    f.latency_max = sim.cli_faults.latency_max;
     json_t *lat = json_object_get(body, "latency_ms");
     if (lat) {
         if (json_is_integer(lat)) {
