@@ -8,7 +8,7 @@
 
 static _Thread_local char last_error[1024];
 
-int cad_fail(int code, const char *fmt, ...)
+int cad_fail_msg(int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);

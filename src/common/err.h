@@ -25,8 +25,13 @@ enum cad_status {
     CAD_EUNKNOWN = -14, /* the outcome of a remote write is unknown */
 };
 
-/* Records a printf-style message for `code` and returns `code`, so `return cad_fail(...)`. */
-int cad_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Records a printf-style message for `code`; returns `code`. */
+int cad_fail_msg(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* `return cad_fail(CAD_EINVAL, "...", ...)`: records the message and yields the code. A macro so
+ * that static analysers see the value returned is the code passed in; `code` is evaluated twice,
+ * so pass a constant or a plain variable. */
+#define cad_fail(code, ...) (cad_fail_msg((code), __VA_ARGS__), (code))
 
 /* The last message recorded on this thread ("" when none). Valid until the next cad_fail(). */
 const char *cad_errmsg(void);

@@ -241,9 +241,10 @@ int fs_read_all(const char *path, size_t max, char **out, size_t *out_len)
 {
     *out = NULL;
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return cad_fail(errno == ENOENT ? CAD_ENOTFOUND : CAD_EIO, "cannot open %s: %s", path,
-                        strerror(errno));
+    if (!f) {
+        int e = errno, code = e == ENOENT ? CAD_ENOTFOUND : CAD_EIO;
+        return cad_fail(code, "cannot open %s: %s", path, strerror(e));
+    }
     size_t cap = 4096, len = 0;
     char *buf = malloc(cap + 1);
     while (buf) {

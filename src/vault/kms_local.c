@@ -101,9 +101,10 @@ static int check_key_file(const char *path, const struct stat *sb)
 static int check_dir(const struct kms_local *kl)
 {
     struct stat sb;
-    if (stat(kl->dir, &sb) != 0)
-        return cad_fail(errno == ENOENT ? CAD_ENOTFOUND : CAD_EIO, "cannot use %s: %s", kl->dir,
-                        strerror(errno));
+    if (stat(kl->dir, &sb) != 0) {
+        int e = errno, code = e == ENOENT ? CAD_ENOTFOUND : CAD_EIO;
+        return cad_fail(code, "cannot use %s: %s", kl->dir, strerror(e));
+    }
     if (!S_ISDIR(sb.st_mode))
         return cad_fail(CAD_EIO, "%s should be the master key directory but is not a directory",
                         kl->dir);
