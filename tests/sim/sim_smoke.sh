@@ -19,6 +19,14 @@ KEY_LISTS=pk_0123456789abcdef0123456789abcdefBBBB
 KEY_OTHER=pk_0123456789abcdef0123456789abcdefCCCC
 REV=2026-07-15
 
+# ---- command line ----
+usage_ok=0
+"$SIM" --help | grep -q -- '--listen 127.0.0.1:PORT' && usage_ok=1
+"$SIM" --listen 0.0.0.0:0 >/dev/null 2>&1
+bad_listen=$?
+"$SIM" --listen 127.0.0.1:0 --key pk_orphan >/dev/null 2>&1
+orphan_key=$?
+
 "$SIM" --listen 127.0.0.1:0 --seed 42 \
     --account "Acme Outdoors" --key "$KEY" --key "$KEY_LISTS" --scopes lists:read \
     --account "Other Org" --key "$KEY_OTHER" >"$tmp/out" 2>"$tmp/err" &
@@ -59,6 +67,10 @@ jqb() { jq -e "$@" "$tmp/body" >/dev/null; }
 hdr() { tr -d '\r' <"$tmp/hdr" | sed -n "s/^$1: //Ip" | head -1; }
 admin() { curl -s -X "$1" -H 'Content-Type: application/json' ${2:+--data-binary "$2"} "$BASE/__sim/${3}"; }
 is_error_doc() { jqb '.errors[0] | (.id|type=="string") and (.code|type=="string") and (.title|type=="string") and (.detail|type=="string")'; }
+
+check "--help prints usage" test "$usage_ok" = 1
+check "--listen refuses anything but 127.0.0.1" test "$bad_listen" = 2
+check "--key without --account is refused" test "$orphan_key" = 2
 
 # ---- auth and headers ----
 req GET /api/lists "" "" >/dev/null
