@@ -28,10 +28,15 @@ enum cad_status {
 /* Records a printf-style message for `code`; returns `code`. */
 int cad_fail_msg(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* `return cad_fail(CAD_EINVAL, "...", ...)`: records the message and yields the code. A macro so
- * that static analysers see the value returned is the code passed in; `code` is evaluated twice,
- * so pass a constant or a plain variable. */
-#define cad_fail(code, ...) (cad_fail_msg((code), __VA_ARGS__), (code))
+/* `return cad_fail(CAD_EINVAL, "...", ...)`: records the message and yields the code. A macro
+ * (a GNU statement expression, `code` evaluated once) so that static analysers see that the
+ * value returned is the code passed in. */
+#define cad_fail(code, ...)                                                                        \
+    __extension__({                                                                                \
+        int cad_fail_code_ = (code);                                                               \
+        cad_fail_msg(cad_fail_code_, __VA_ARGS__);                                                 \
+        cad_fail_code_;                                                                            \
+    })
 
 /* The last message recorded on this thread ("" when none). Valid until the next cad_fail(). */
 const char *cad_errmsg(void);
