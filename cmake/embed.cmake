@@ -3,9 +3,11 @@
 # so migrations, web assets and help text live in the binary and come from one source file.
 function(cad_embed)
   cmake_parse_arguments(E "" "OUTPUT;SYMBOL" "FILES" ${ARGN})
+  # A ;-list would be split into separate command arguments; pass it |-separated.
+  string(REPLACE ";" "|" files_arg "${E_FILES}")
   add_custom_command(
     OUTPUT ${E_OUTPUT}
-    COMMAND ${CMAKE_COMMAND} -DOUT=${E_OUTPUT} -DSYMBOL=${E_SYMBOL} "-DFILES=${E_FILES}"
+    COMMAND ${CMAKE_COMMAND} -DOUT=${E_OUTPUT} -DSYMBOL=${E_SYMBOL} "-DFILES=${files_arg}"
             -P ${CMAKE_SOURCE_DIR}/cmake/embed-run.cmake
     DEPENDS ${E_FILES} ${CMAKE_SOURCE_DIR}/cmake/embed-run.cmake
     COMMENT "Embedding ${E_SYMBOL}")

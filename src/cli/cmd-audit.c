@@ -13,16 +13,12 @@
 static int parse_filter(const struct cmd_entry *e, int argc, char **argv, struct audit_filter *f,
                         bool *json, bool *csv)
 {
-    static const struct option opts[] = {{"tenant", required_argument, NULL, 't'},
-                                          {"actor", required_argument, NULL, 'a'},
-                                          {"action", required_argument, NULL, 'A'},
-                                          {"since", required_argument, NULL, 's'},
-                                          {"until", required_argument, NULL, 'u'},
-                                          {"status", required_argument, NULL, 'S'},
-                                          {"limit", required_argument, NULL, 'l'},
-                                          {"json", no_argument, NULL, 'j'},
-                                          {"csv", no_argument, NULL, 'c'},
-                                          {0}};
+    static const struct option opts[] = {
+        {"tenant", required_argument, NULL, 't'}, {"actor", required_argument, NULL, 'a'},
+        {"action", required_argument, NULL, 'A'}, {"since", required_argument, NULL, 's'},
+        {"until", required_argument, NULL, 'u'},  {"status", required_argument, NULL, 'S'},
+        {"limit", required_argument, NULL, 'l'},  {"json", no_argument, NULL, 'j'},
+        {"csv", no_argument, NULL, 'c'},          {0}};
     int c;
     char *end;
     optind = 1;
@@ -30,9 +26,15 @@ static int parse_filter(const struct cmd_entry *e, int argc, char **argv, struct
     memset(f, 0, sizeof *f);
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 't': f->tenant_id = optarg; break;
-        case 'a': f->actor = optarg; break;
-        case 'A': f->action = optarg; break;
+        case 't':
+            f->tenant_id = optarg;
+            break;
+        case 'a':
+            f->actor = optarg;
+            break;
+        case 'A':
+            f->action = optarg;
+            break;
         case 's':
         case 'u':
             if (time_parse(optarg, c == 's' ? &f->since_ms : &f->until_ms) != CAD_OK)
@@ -58,7 +60,8 @@ static int parse_filter(const struct cmd_entry *e, int argc, char **argv, struct
                 return cli_usage(e, "unknown option --csv");
             *csv = true;
             break;
-        default: return cli_usage(e, "unknown option %s", argv[optind - 1]);
+        default:
+            return cli_usage(e, "unknown option %s", argv[optind - 1]);
         }
     }
     if (optind < argc)
@@ -141,8 +144,8 @@ static int cmd_audit_verify_exec(struct cli_ctx *ctx, int argc, char **argv)
         printf("Audit log intact: %lld records, chain verified\n", (long long)r.records);
         return 0;
     }
-    printf("Audit log TAMPERED at record %lld: %s (%lld records checked)\n",
-           (long long)r.first_bad, r.reason, (long long)r.records);
+    printf("Audit log TAMPERED at record %lld: %s (%lld records checked)\n", (long long)r.first_bad,
+           r.reason, (long long)r.records);
     return 1;
 }
 

@@ -19,8 +19,8 @@ static int cmd_kms_rotate_exec(struct cli_ctx *ctx, int argc, char **argv)
     snprintf(detail, sizeof detail, "provider=%s from=%d to=%d rewrapped=%d%s%s",
              kms_name(vault_kms(v)), r.from_version, r.to_version, r.rewrapped,
              r.resumed ? " resumed" : "", rc ? " incomplete" : "");
-    struct audit_entry e = {.actor = ctx->actor, .action = "kms.rotate", .duration_ms = -1,
-                            .detail = detail};
+    struct audit_entry e = {
+        .actor = ctx->actor, .action = "kms.rotate", .duration_ms = -1, .detail = detail};
     if (rc != CAD_OK) {
         char why[512];
         snprintf(why, sizeof why, "%s", cad_errmsg());
@@ -69,10 +69,11 @@ static int cmd_kms_status_exec(struct cli_ctx *ctx, int argc, char **argv)
     int version = 0, counts[2] = {0, 0};
     if (kms_current_version(vault_kms(v), &version) != CAD_OK)
         return cli_fail("cannot read the master key version");
-    if (store_query(ctx->st,
-                    "SELECT COUNT(*), COALESCE(SUM(CASE WHEN kek_version = $1 THEN 0 ELSE 1 END), 0)"
-                    " FROM tenant_keys",
-                    SV_ARGS(SV_INT(version)), count_row, counts) != CAD_OK)
+    if (store_query(
+            ctx->st,
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN kek_version = $1 THEN 0 ELSE 1 END), 0)"
+            " FROM tenant_keys",
+            SV_ARGS(SV_INT(version)), count_row, counts) != CAD_OK)
         return cli_fail("cannot count data keys");
     printf("provider %s, master key version %d, %d data key%s, %d on older versions%s\n",
            kms_name(vault_kms(v)), version, counts[0], counts[0] == 1 ? "" : "s", counts[1],

@@ -31,21 +31,37 @@ void cad_err_clear(void)
 const char *cad_strstatus(int code)
 {
     switch (code) {
-    case CAD_OK: return "ok";
-    case CAD_EINVAL: return "invalid input";
-    case CAD_ENOTFOUND: return "not found";
-    case CAD_EEXIST: return "already exists";
-    case CAD_EIO: return "I/O error";
-    case CAD_ECRYPTO: return "cryptographic failure";
-    case CAD_ESTATE: return "not allowed in this state";
-    case CAD_ENOMEM: return "out of memory";
-    case CAD_EPERM: return "permission denied";
-    case CAD_ECORRUPT: return "integrity check failed";
-    case CAD_EVERSION: return "unsupported version";
-    case CAD_ENET: return "network error";
-    case CAD_EAUTH: return "authentication failed";
-    case CAD_EREMOTE: return "remote error";
-    case CAD_EUNKNOWN: return "outcome unknown";
-    default: return "error";
+    case CAD_OK:
+        return "ok";
+    case CAD_EINVAL:
+        return "invalid input";
+    case CAD_ENOTFOUND:
+        return "not found";
+    case CAD_EEXIST:
+        return "already exists";
+    case CAD_EIO:
+        return "I/O error";
+    case CAD_ECRYPTO:
+        return "cryptographic failure";
+    case CAD_ESTATE:
+        return "not allowed in this state";
+    case CAD_ENOMEM:
+        return "out of memory";
+    case CAD_EPERM:
+        return "permission denied";
+    case CAD_ECORRUPT:
+        return "integrity check failed";
+    case CAD_EVERSION:
+        return "unsupported version";
+    case CAD_ENET:
+        return "network error";
+    case CAD_EAUTH:
+        return "authentication failed";
+    case CAD_EREMOTE:
+        return "remote error";
+    case CAD_EUNKNOWN:
+        return "outcome unknown";
+    default:
+        return "error";
     }
 }

@@ -16,8 +16,8 @@ enum cad_status {
     CAD_ECRYPTO = -5,   /* a seal did not open, a MAC did not match, a CSPRNG failed */
     CAD_ESTATE = -6,    /* the operation is not allowed in the current state */
     CAD_ENOMEM = -7,
-    CAD_EPERM = -8,    /* unsafe permissions, or an actor that may not do this */
-    CAD_ECORRUPT = -9, /* stored data failed an integrity check */
+    CAD_EPERM = -8,     /* unsafe permissions, or an actor that may not do this */
+    CAD_ECORRUPT = -9,  /* stored data failed an integrity check */
     CAD_EVERSION = -10, /* a database or file from a newer Cadence */
     CAD_ENET = -11,     /* a remote service could not be reached */
     CAD_EAUTH = -12,    /* a remote service rejected our credentials */

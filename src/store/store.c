@@ -77,8 +77,9 @@ static int migrate(store *st)
             return rc;
         rc = st->be->exec_script(st->h, (const char *)m->data);
         if (rc == CAD_OK)
-            rc = store_exec(st, "INSERT INTO schema_migrations(version, name, applied_ms) "
-                                "VALUES ($1, $2, $3)",
+            rc = store_exec(st,
+                            "INSERT INTO schema_migrations(version, name, applied_ms) "
+                            "VALUES ($1, $2, $3)",
                             SV_ARGS(SV_INT(num), SV_TEXT(m->name), SV_INT(time_now_ms())));
         if (rc) {
             char msg[512];

@@ -29,11 +29,13 @@ struct store_val {
     const char *s;
 };
 
-#define SV_NULL      ((struct store_val){.type = STORE_NULL})
-#define SV_INT(x)    ((struct store_val){.type = STORE_INT, .i = (x)})
-#define SV_TEXT(x)   store_text(x)
-#define SV_ARGS(...) ((const struct store_val[]){__VA_ARGS__}), (sizeof((struct store_val[]){__VA_ARGS__}) / sizeof(struct store_val))
-#define SV_NONE      NULL, 0
+#define SV_NULL    ((struct store_val){.type = STORE_NULL})
+#define SV_INT(x)  ((struct store_val){.type = STORE_INT, .i = (x)})
+#define SV_TEXT(x) store_text(x)
+#define SV_ARGS(...)                                                                               \
+    ((const struct store_val[]){__VA_ARGS__}),                                                     \
+        (sizeof((struct store_val[]){__VA_ARGS__}) / sizeof(struct store_val))
+#define SV_NONE NULL, 0
 
 /* A text value; NULL binds SQL NULL. A function, not a macro, so char arrays pass cleanly. */
 static inline struct store_val store_text(const char *s)

@@ -24,8 +24,8 @@ static int sq_fail(sqlite3 *db, const char *what)
 static int sq_open(void **handle, const char *path)
 {
     sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(path, &db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    int rc = sqlite3_open_v2(
+        path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         int r = cad_fail(CAD_EIO, "cannot open the database %s: %s", path,
                          db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
@@ -62,9 +62,15 @@ static int bind_all(sqlite3 *db, sqlite3_stmt *stmt, const struct store_val *par
         const struct store_val *v = &params[num - 1];
         int rc = SQLITE_OK;
         switch (v->type) {
-        case STORE_NULL: rc = sqlite3_bind_null(stmt, i); break;
-        case STORE_INT: rc = sqlite3_bind_int64(stmt, i, v->i); break;
-        case STORE_TEXT: rc = sqlite3_bind_text(stmt, i, v->s, -1, SQLITE_STATIC); break;
+        case STORE_NULL:
+            rc = sqlite3_bind_null(stmt, i);
+            break;
+        case STORE_INT:
+            rc = sqlite3_bind_int64(stmt, i, v->i);
+            break;
+        case STORE_TEXT:
+            rc = sqlite3_bind_text(stmt, i, v->s, -1, SQLITE_STATIC);
+            break;
         }
         if (rc != SQLITE_OK)
             return sq_fail(db, "cannot bind a parameter");

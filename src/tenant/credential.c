@@ -114,19 +114,19 @@ int credential_info(store *st, const char *tenant_id, enum cred_kind kind,
     memset(out, 0, sizeof *out);
     out->kind = kind;
     out->state = KEY_NONE;
-    return store_query(st,
-                       "SELECT " INFO_COLUMNS " FROM credentials WHERE tenant_id = $1 AND kind = $2",
-                       SV_ARGS(SV_TEXT(tenant_id), SV_TEXT(cred_kind_name(kind))), info_row, out);
+    return store_query(
+        st, "SELECT " INFO_COLUMNS " FROM credentials WHERE tenant_id = $1 AND kind = $2",
+        SV_ARGS(SV_TEXT(tenant_id), SV_TEXT(cred_kind_name(kind))), info_row, out);
 }
 
 /* Ensures the (tenant, kind) row exists so later statements can be plain UPDATEs. */
 static int ensure_row(store *st, const char *tenant_id, enum cred_kind kind)
 {
-    return store_exec(st,
-                      "INSERT INTO credentials(tenant_id, kind, updated_ms) VALUES ($1, $2, $3) "
-                      "ON CONFLICT (tenant_id, kind) DO NOTHING",
-                      SV_ARGS(SV_TEXT(tenant_id), SV_TEXT(cred_kind_name(kind)),
-                              SV_INT(time_now_ms())));
+    return store_exec(
+        st,
+        "INSERT INTO credentials(tenant_id, kind, updated_ms) VALUES ($1, $2, $3) "
+        "ON CONFLICT (tenant_id, kind) DO NOTHING",
+        SV_ARGS(SV_TEXT(tenant_id), SV_TEXT(cred_kind_name(kind)), SV_INT(time_now_ms())));
 }
 
 int credential_store(store *st, vault *v, const char *actor, const char *tenant_id,
@@ -169,8 +169,11 @@ int credential_store(store *st, vault *v, const char *actor, const char *tenant_
         goto out;
     snprintf(detail, sizeof detail, "kind=%s version=%d fingerprint=%s", cred_kind_name(kind),
              version, fp);
-    struct audit_entry e = {.tenant_id = tenant_id, .actor = actor, .action = "key.set",
-                            .duration_ms = -1, .detail = detail};
+    struct audit_entry e = {.tenant_id = tenant_id,
+                            .actor = actor,
+                            .action = "key.set",
+                            .duration_ms = -1,
+                            .detail = detail};
     rc = audit_append(st, &e, NULL);
 out:
     free(sealed);
@@ -199,11 +202,11 @@ int credential_open(store *st, vault *v, const char *tenant_id, enum cred_kind k
 {
     struct sealed_ctx s = {0};
     *out = NULL;
-    int rc = store_query(st,
-                         "SELECT sealed, version FROM credentials "
-                         "WHERE tenant_id = $1 AND kind = $2 AND sealed IS NOT NULL",
-                         SV_ARGS(SV_TEXT(tenant_id), SV_TEXT(cred_kind_name(kind))), sealed_row,
-                         &s);
+    int rc =
+        store_query(st,
+                    "SELECT sealed, version FROM credentials "
+                    "WHERE tenant_id = $1 AND kind = $2 AND sealed IS NOT NULL",
+                    SV_ARGS(SV_TEXT(tenant_id), SV_TEXT(cred_kind_name(kind))), sealed_row, &s);
     if (rc)
         return rc;
     if (!s.sealed)
@@ -238,8 +241,11 @@ int credential_set_state(store *st, const char *actor, const char *tenant_id, en
     snprintf(note, sizeof note, "kind=%s %s -> %s%s%s", cred_kind_name(kind),
              key_state_name(cur.state), key_state_name(to), detail ? ": " : "",
              detail ? detail : "");
-    struct audit_entry e = {.tenant_id = tenant_id, .actor = actor, .action = action,
-                            .duration_ms = -1, .detail = note};
+    struct audit_entry e = {.tenant_id = tenant_id,
+                            .actor = actor,
+                            .action = action,
+                            .duration_ms = -1,
+                            .detail = note};
     if ((rc = audit_append(st, &e, NULL)))
         goto fail;
     return store_commit(st);
@@ -249,8 +255,8 @@ fail:
 }
 
 int credential_mark_verified(store *st, const char *actor, const char *tenant_id,
-                             enum cred_kind kind, const char *account_id,
-                             const char *account_name, const char *scopes_json)
+                             enum cred_kind kind, const char *account_id, const char *account_name,
+                             const char *scopes_json)
 {
     struct credential_info cur;
     int rc = store_begin(st);
@@ -277,8 +283,11 @@ int credential_mark_verified(store *st, const char *actor, const char *tenant_id
     char note[512];
     snprintf(note, sizeof note, "kind=%s account=%s", cred_kind_name(kind),
              account_id ? account_id : "");
-    struct audit_entry e = {.tenant_id = tenant_id, .actor = actor, .action = "key.verified",
-                            .duration_ms = -1, .detail = note};
+    struct audit_entry e = {.tenant_id = tenant_id,
+                            .actor = actor,
+                            .action = "key.verified",
+                            .duration_ms = -1,
+                            .detail = note};
     if ((rc = audit_append(st, &e, NULL)))
         goto fail;
     return store_commit(st);

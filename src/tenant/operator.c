@@ -68,16 +68,16 @@ int operator_add(store *st, const char *actor, const char *email, enum operator_
         return rc;
     if ((rc = store_begin(st)))
         return rc;
-    rc = store_exec(st,
-                    "INSERT INTO operators(email, role, pw_hash, created_ms) VALUES ($1, $2, $3, $4)",
-                    SV_ARGS(SV_TEXT(email), SV_TEXT(operator_role_name(role)), SV_TEXT(encoded),
-                            SV_INT(time_now_ms())));
+    rc = store_exec(
+        st, "INSERT INTO operators(email, role, pw_hash, created_ms) VALUES ($1, $2, $3, $4)",
+        SV_ARGS(SV_TEXT(email), SV_TEXT(operator_role_name(role)), SV_TEXT(encoded),
+                SV_INT(time_now_ms())));
     if (rc == CAD_EEXIST)
         rc = cad_fail(CAD_EEXIST, "an operator with the email %s already exists", email);
     char detail[300];
     snprintf(detail, sizeof detail, "email=%s role=%s", email, operator_role_name(role));
-    struct audit_entry e = {.actor = actor, .action = "operator.add", .duration_ms = -1,
-                            .detail = detail};
+    struct audit_entry e = {
+        .actor = actor, .action = "operator.add", .duration_ms = -1, .detail = detail};
     if (rc == CAD_OK)
         rc = audit_append(st, &e, NULL);
     if (rc) {
@@ -169,7 +169,6 @@ static int list_row(void *ctx, const store_row *row)
 int operator_list(store *st, operator_fn fn, void *ctx)
 {
     struct list_ctx l = {fn, ctx};
-    return store_query(st,
-                       "SELECT email, role, created_ms, disabled FROM operators ORDER BY email",
+    return store_query(st, "SELECT email, role, created_ms, disabled FROM operators ORDER BY email",
                        SV_NONE, list_row, &l);
 }

@@ -42,8 +42,8 @@ int tenant_add(store *st, vault *v, const char *actor, const char *name, const c
     if (name_len == 0)
         return cad_fail(CAD_EINVAL, "the brand name is empty; give it with --name \"Brand Name\"");
     if (name_len > 200)
-        return cad_fail(CAD_EINVAL, "the brand name is %zu characters long; at most 200 are allowed",
-                        name_len);
+        return cad_fail(CAD_EINVAL,
+                        "the brand name is %zu characters long; at most 200 are allowed", name_len);
     for (const unsigned char *p = (const unsigned char *)name; *p; p++)
         if (*p < 0x20 || *p == 0x7f)
             return cad_fail(CAD_EINVAL, "the brand name contains a control character");
@@ -79,8 +79,11 @@ int tenant_add(store *st, vault *v, const char *actor, const char *name, const c
     if (rc == CAD_OK)
         rc = vault_tenant_init(v, id);
     if (rc == CAD_OK) {
-        struct audit_entry e = {.tenant_id = id, .actor = actor, .action = "tenant.add",
-                                .duration_ms = -1, .detail = name};
+        struct audit_entry e = {.tenant_id = id,
+                                .actor = actor,
+                                .action = "tenant.add",
+                                .duration_ms = -1,
+                                .detail = name};
         rc = audit_append(st, &e, NULL);
     }
     if (rc) {
@@ -163,8 +166,8 @@ int tenant_confirm_payment(store *st, const char *actor, const char *id, bool *w
         rc = store_exec(st,
                         "UPDATE tenants SET payment = 'confirmed', payment_ms = $2 WHERE id = $1",
                         SV_ARGS(SV_TEXT(id), SV_INT(time_now_ms())));
-        struct audit_entry e = {.tenant_id = id, .actor = actor, .action = "tenant.paid",
-                                .duration_ms = -1};
+        struct audit_entry e = {
+            .tenant_id = id, .actor = actor, .action = "tenant.paid", .duration_ms = -1};
         if (rc == CAD_OK)
             rc = audit_append(st, &e, NULL);
         if (rc)

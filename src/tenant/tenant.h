@@ -97,8 +97,8 @@ int credential_set_state(store *st, const char *actor, const char *tenant_id, en
 
 /* Records a successful verification: account id and name, scopes JSON, time; state verified. */
 int credential_mark_verified(store *st, const char *actor, const char *tenant_id,
-                             enum cred_kind kind, const char *account_id,
-                             const char *account_name, const char *scopes_json);
+                             enum cred_kind kind, const char *account_id, const char *account_name,
+                             const char *scopes_json);
 
 enum operator_role { ROLE_ADMIN, ROLE_OPERATOR };
 

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include "common/err.h"
@@ -51,9 +52,9 @@ static void test_migrations_recorded_once(void **state)
     store_close(f->st);
     assert_int_equal(store_open(&f->st, f->path), CAD_OK); /* reopen: nothing re-applied */
     int64_t n = 0;
-    assert_int_equal(store_query(f->st, "SELECT COUNT(*) FROM schema_migrations", SV_NONE,
-                                 grab_int, &n),
-                     CAD_OK);
+    assert_int_equal(
+        store_query(f->st, "SELECT COUNT(*) FROM schema_migrations", SV_NONE, grab_int, &n),
+        CAD_OK);
     assert_int_equal(n, v);
 }
 
@@ -77,17 +78,17 @@ static void test_placeholders_by_number(void **state)
     struct fixture *f = *state;
     assert_int_equal(store_exec(f->st, "CREATE TABLE t (a TEXT, b BIGINT)", SV_NONE), CAD_OK);
     /* $2 appears before $1: values must still go by number. */
-    assert_int_equal(store_exec(f->st, "INSERT INTO t(b, a) VALUES ($2, $1)",
-                                SV_ARGS(SV_TEXT("x"), SV_INT(42))),
-                     CAD_OK);
+    assert_int_equal(
+        store_exec(f->st, "INSERT INTO t(b, a) VALUES ($2, $1)", SV_ARGS(SV_TEXT("x"), SV_INT(42))),
+        CAD_OK);
     int64_t b = 0;
     assert_int_equal(
         store_query(f->st, "SELECT b FROM t WHERE a = $1", SV_ARGS(SV_TEXT("x")), grab_int, &b),
         CAD_OK);
     assert_int_equal(b, 42);
-    assert_int_equal(store_exec(f->st, "INSERT INTO t(a, b) VALUES ($1, $2)",
-                                SV_ARGS(SV_TEXT("only one"))),
-                     CAD_EINVAL);
+    assert_int_equal(
+        store_exec(f->st, "INSERT INTO t(a, b) VALUES ($1, $2)", SV_ARGS(SV_TEXT("only one"))),
+        CAD_EINVAL);
 }
 
 static void test_nested_transactions(void **state)

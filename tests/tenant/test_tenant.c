@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include "audit/audit.h"
@@ -44,12 +45,8 @@ static void test_transitions_exhaustive(void **state)
     (void)state;
     static const char *const expected[KEY_STATE_COUNT] = {
         /* to:        none deferred unverified verified invalid revoked */
-        [KEY_NONE] = "011110",
-        [KEY_DEFERRED] = "011110",
-        [KEY_UNVERIFIED] = "001111",
-        [KEY_VERIFIED] = "001101",
-        [KEY_INVALID] = "011110",
-        [KEY_REVOKED] = "001111",
+        [KEY_NONE] = "011110",     [KEY_DEFERRED] = "011110", [KEY_UNVERIFIED] = "001111",
+        [KEY_VERIFIED] = "001101", [KEY_INVALID] = "011110",  [KEY_REVOKED] = "001111",
     };
     for (int from = 0; from < KEY_STATE_COUNT; from++)
         for (int to = 0; to < KEY_STATE_COUNT; to++) {
@@ -119,9 +116,8 @@ static void test_credential_lifecycle(void **state)
     const char *k1 = "pk_0123456789abcdef0123456789abcdefAB";
     cad_secret *s;
     assert_int_equal(secret_from(&s, k1, strlen(k1)), CAD_OK);
-    assert_int_equal(credential_store(f->st, f->v, "system", id, CRED_KLAVIYO, s, KEY_UNVERIFIED,
-                                      NULL),
-                     CAD_OK);
+    assert_int_equal(
+        credential_store(f->st, f->v, "system", id, CRED_KLAVIYO, s, KEY_UNVERIFIED, NULL), CAD_OK);
     secret_free(s);
     assert_int_equal(credential_info(f->st, id, CRED_KLAVIYO, &c), CAD_OK);
     assert_int_equal(c.state, KEY_UNVERIFIED);
@@ -129,8 +125,8 @@ static void test_credential_lifecycle(void **state)
     assert_string_equal(c.last4, "efAB");
     assert_int_equal(strlen(c.fingerprint), 16);
 
-    assert_int_equal(credential_mark_verified(f->st, "system", id, CRED_KLAVIYO, "AbC123",
-                                              "Acme", "{\"lists\":\"read\"}"),
+    assert_int_equal(credential_mark_verified(f->st, "system", id, CRED_KLAVIYO, "AbC123", "Acme",
+                                              "{\"lists\":\"read\"}"),
                      CAD_OK);
     /* A verified key cannot be marked invalid, nor deferred. */
     assert_int_equal(
@@ -152,9 +148,8 @@ static void test_credential_lifecycle(void **state)
     /* A new key: version 2, and the old one is gone. */
     const char *k2 = "pk_ffffffffffffffffffffffffffffffff99";
     assert_int_equal(secret_from(&s, k2, strlen(k2)), CAD_OK);
-    assert_int_equal(credential_store(f->st, f->v, "system", id, CRED_KLAVIYO, s, KEY_VERIFIED,
-                                      NULL),
-                     CAD_OK);
+    assert_int_equal(
+        credential_store(f->st, f->v, "system", id, CRED_KLAVIYO, s, KEY_VERIFIED, NULL), CAD_OK);
     secret_free(s);
     assert_int_equal(credential_open(f->st, f->v, id, CRED_KLAVIYO, &out), CAD_OK);
     assert_memory_equal(secret_data(out), k2, strlen(k2));
@@ -181,16 +176,15 @@ static void test_failed_store_keeps_old_key(void **state)
     const char *k1 = "pk_0123456789abcdef0123456789abcdefAB";
     cad_secret *s, *empty, *out;
     assert_int_equal(secret_from(&s, k1, strlen(k1)), CAD_OK);
-    assert_int_equal(credential_store(f->st, f->v, "system", id, CRED_KLAVIYO, s, KEY_VERIFIED,
-                                      NULL),
-                     CAD_OK);
+    assert_int_equal(
+        credential_store(f->st, f->v, "system", id, CRED_KLAVIYO, s, KEY_VERIFIED, NULL), CAD_OK);
     assert_int_equal(secret_new(&empty, 0), CAD_OK);
-    assert_int_equal(credential_store(f->st, f->v, "system", id, CRED_KLAVIYO, empty,
-                                      KEY_UNVERIFIED, NULL),
-                     CAD_EINVAL);
-    assert_int_equal(credential_store(f->st, f->v, "system", "nobody", CRED_KLAVIYO, s,
-                                      KEY_UNVERIFIED, NULL),
-                     CAD_ENOTFOUND);
+    assert_int_equal(
+        credential_store(f->st, f->v, "system", id, CRED_KLAVIYO, empty, KEY_UNVERIFIED, NULL),
+        CAD_EINVAL);
+    assert_int_equal(
+        credential_store(f->st, f->v, "system", "nobody", CRED_KLAVIYO, s, KEY_UNVERIFIED, NULL),
+        CAD_ENOTFOUND);
     assert_int_equal(credential_open(f->st, f->v, id, CRED_KLAVIYO, &out), CAD_OK);
     assert_true(secret_equal(out, s));
     secret_free(out);
