@@ -1,0 +1,459 @@
+/*
+ * Sliding-window rate limiter keyed by (account, operationId); see ratelimit.h for the model.
+ *
+ * Each bucket keeps, per window, the times of its most recent grants (as many as the window's
+ * limit) in a ring that grows on demand (so a lightly used 3500/min operation costs a few bytes,
+ * not 28 KB). A grant is allowed when the limit-th most recent grant is a whole window (plus the
+ * margin) ago; otherwise the wait is the time until it is, which makes the answer exact: asking
+ * again after *wait_ms succeeds unless someone else took the slot.
+ *
+ * Buckets whose grants have all left their windows and that have no pacing or penalty are the
+ * same as new ones; a sweep at most once a minute of the callers' clock drops them, so memory
+ * follows the active (account, operation) pairs rather than every pair ever seen.
+ */
+#include "klaviyo/ratelimit.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+
+#define BURST_MS           1000
+#define STEADY_MS          60000
+#define DAILY_MS           86400000
+#define SWEEP_MS           60000
+#define MAX_RESET_S        86400
+#define MAX_RETRY_AFTER_MS ((int64_t)DAILY_MS)
+
+enum { W_BURST, W_STEADY, W_DAILY, W_COUNT };
+
+/* At most `limit` grants in any span of `span_ms`. The ring keeps the times of the most recent
+ * `count` grants (count <= spec, the limit from the spec), oldest at `head`, in time order; `cap`
+ * grows on demand up to spec. Old grants are overwritten rather than expired by the clock, so a
+ * caller whose clock reads a little behind another's is still checked against every grant that
+ * could share a window with it. */
+struct window {
+    int64_t *t;
+    int cap, head, count;
+    int spec, limit;
+    int64_t span_ms;
+};
+
+/* From the server's headers: until `until_ms`, only `left` more grants, at least `interval_ms`
+ * apart. Inactive when until_ms is 0. */
+struct pacing {
+    int64_t until_ms;
+    int64_t interval_ms;
+    int left;
+};
+
+struct bucket {
+    struct bucket *next;
+    uint64_t hash;
+    char *account;
+    char *op_id;
+    struct window w[W_COUNT]; /* w[W_DAILY].spec is 0 without a daily cap */
+    struct pacing pace[2];    /* burst and steady */
+    int64_t last_ms;          /* latest time any caller passed in */
+    int64_t last_grant_ms;    /* when the latest grant was recorded */
+    int64_t blocked_until_ms; /* 429 penalty */
+};
+
+struct ratelimit {
+    pthread_mutex_t lock;
+    struct bucket **slots;
+    size_t nslots, nbuckets;
+    int64_t margin_ms;
+    int64_t last_sweep_ms;
+};
+
+static uint64_t bucket_hash(const char *account, const char *op_id)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (const char *p = account; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    h = (h ^ 0xff) * 1099511628211ULL; /* keeps ("ab", "c") apart from ("a", "bc") */
+    for (const char *p = op_id; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    return h;
+}
+
+static int64_t window_at(const struct window *w, int i)
+{
+    return w->t[(w->head + i) % w->cap];
+}
+
+/* Time until one more grant at `now` keeps every span of span_ms at `limit` or fewer (0: now).
+ * Grants are recorded no earlier than the newest before them, so the limit-th most recent grant
+ * is the one that must be a whole span away, whatever order the callers' clocks arrive in. */
+static int64_t window_wait(const struct window *w, int64_t now)
+{
+    if (w->spec == 0 || w->count < w->limit)
+        return 0;
+    int64_t must_leave = window_at(w, w->count - w->limit);
+    return must_leave + w->span_ms > now ? must_leave + w->span_ms - now : 0;
+}
+
+/* Grants at `now` that still fit in this window. */
+static int window_left(const struct window *w, int64_t now)
+{
+    int lo = 0, hi = w->count;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (now - window_at(w, mid) >= w->span_ms)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    int used = w->count - lo;
+    return used < w->limit ? w->limit - used : 0;
+}
+
+static bool window_idle(const struct window *w, int64_t now)
+{
+    return w->count == 0 || now - window_at(w, w->count - 1) >= w->span_ms;
+}
+
+/* Makes room for one more grant so that window_push() cannot fail. */
+static int window_reserve(struct window *w)
+{
+    if (w->spec == 0 || w->count < w->cap || w->cap == w->spec)
+        return CAD_OK;
+    int cap = w->cap < 8 ? 8 : 2 * w->cap;
+    if (cap > w->spec)
+        cap = w->spec;
+    int64_t *t = malloc((size_t)cap * sizeof *t);
+    if (!t)
+        return cad_fail(CAD_ENOMEM, "out of memory growing a rate-limit window to %d", cap);
+    for (int i = 0; i < w->count; i++)
+        t[i] = window_at(w, i);
+    free(w->t);
+    w->t = t;
+    w->cap = cap;
+    w->head = 0;
+    return CAD_OK;
+}
+
+static void window_push(struct window *w, int64_t at)
+{
+    if (w->spec == 0)
+        return;
+    if (w->count < w->cap) {
+        w->t[(w->head + w->count) % w->cap] = at;
+        w->count++;
+    } else {
+        w->t[w->head] = at;
+        w->head = (w->head + 1) % w->cap;
+    }
+}
+
+static void bucket_free(struct bucket *b)
+{
+    for (int i = 0; i < W_COUNT; i++)
+        free(b->w[i].t);
+    free(b->account);
+    free(b->op_id);
+    free(b);
+}
+
+/* Ends pacing that is over at `now`. */
+static void bucket_touch(struct bucket *b, int64_t now)
+{
+    if (now > b->last_ms)
+        b->last_ms = now;
+    for (int i = 0; i < 2; i++)
+        if (b->pace[i].until_ms != 0 && b->pace[i].until_ms <= now)
+            b->pace[i] = (struct pacing){0};
+}
+
+/* Nothing in any window, no pacing, no penalty: the same as a bucket never used. */
+static bool bucket_idle(const struct bucket *b, int64_t now)
+{
+    for (int i = 0; i < W_COUNT; i++)
+        if (!window_idle(&b->w[i], now))
+            return false;
+    return b->pace[0].until_ms == 0 && b->pace[1].until_ms == 0 && b->blocked_until_ms <= now;
+}
+
+static void sweep(struct ratelimit *rl, int64_t now)
+{
+    for (size_t s = 0; s < rl->nslots; s++) {
+        struct bucket **pp = &rl->slots[s];
+        while (*pp) {
+            struct bucket *b = *pp;
+            if (now >= b->last_ms) {
+                bucket_touch(b, now);
+                if (bucket_idle(b, now)) {
+                    *pp = b->next;
+                    bucket_free(b);
+                    rl->nbuckets--;
+                    continue;
+                }
+            }
+            pp = &b->next;
+        }
+    }
+    rl->last_sweep_ms = now;
+}
+
+static int grow_table(struct ratelimit *rl)
+{
+    size_t n = rl->nslots * 2;
+    struct bucket **slots = calloc(n, sizeof *slots);
+    if (!slots)
+        return cad_fail(CAD_ENOMEM, "out of memory growing the rate-limit table");
+    for (size_t s = 0; s < rl->nslots; s++) {
+        struct bucket *b = rl->slots[s];
+        while (b) {
+            struct bucket *next = b->next;
+            b->next = slots[b->hash & (n - 1)];
+            slots[b->hash & (n - 1)] = b;
+            b = next;
+        }
+    }
+    free(rl->slots);
+    rl->slots = slots;
+    rl->nslots = n;
+    return CAD_OK;
+}
+
+static struct bucket *bucket_find(struct ratelimit *rl, const char *account, const char *op_id,
+                                  uint64_t h)
+{
+    for (struct bucket *b = rl->slots[h & (rl->nslots - 1)]; b; b = b->next)
+        if (b->hash == h && strcmp(b->account, account) == 0 && strcmp(b->op_id, op_id) == 0)
+            return b;
+    return NULL;
+}
+
+static int bucket_get(struct ratelimit *rl, const char *account, const struct kspec_op *op,
+                      struct bucket **out)
+{
+    uint64_t h = bucket_hash(account, op->operation_id);
+    *out = bucket_find(rl, account, op->operation_id, h);
+    if (*out)
+        return CAD_OK;
+    if (rl->nbuckets >= rl->nslots && grow_table(rl) != CAD_OK)
+        return CAD_ENOMEM;
+    struct bucket *b = calloc(1, sizeof *b);
+    if (!b || !(b->account = strdup(account)) || !(b->op_id = strdup(op->operation_id))) {
+        if (b)
+            bucket_free(b);
+        return cad_fail(CAD_ENOMEM, "out of memory adding a rate-limit bucket");
+    }
+    int spec[W_COUNT] = {op->burst_per_s, op->steady_per_min, op->daily};
+    int64_t span[W_COUNT] = {BURST_MS, STEADY_MS, DAILY_MS};
+    for (int i = 0; i < W_COUNT; i++)
+        b->w[i] =
+            (struct window){.spec = spec[i], .limit = spec[i], .span_ms = span[i] + rl->margin_ms};
+    b->hash = h;
+    b->next = rl->slots[h & (rl->nslots - 1)];
+    rl->slots[h & (rl->nslots - 1)] = b;
+    rl->nbuckets++;
+    *out = b;
+    return CAD_OK;
+}
+
+static int check_args(const ratelimit *rl, const char *account, const struct kspec_op *op,
+                      int64_t now_ms)
+{
+    if (!rl || !account || !op || !op->operation_id)
+        return cad_fail(CAD_EINVAL, "rate limiter called without a limiter, account or operation");
+    size_t len = strnlen(account, RATELIMIT_MAX_ACCOUNT + 1);
+    if (len == 0 || len > RATELIMIT_MAX_ACCOUNT)
+        return cad_fail(CAD_EINVAL, "the rate-limit account key must be 1 to %d characters",
+                        RATELIMIT_MAX_ACCOUNT);
+    if (op->burst_per_s < 1 || op->steady_per_min < 1 || op->daily < 0)
+        return cad_fail(CAD_EINVAL, "operation %s has unusable limits (%d/s, %d/min, %d/day)",
+                        op->operation_id, op->burst_per_s, op->steady_per_min, op->daily);
+    if (now_ms < 0 || now_ms > INT64_MAX / 4)
+        return cad_fail(CAD_EINVAL,
+                        "the rate-limit clock reads %lld ms; expected a non-negative time",
+                        (long long)now_ms);
+    return CAD_OK;
+}
+
+int ratelimit_new(ratelimit **out, int margin_ms)
+{
+    if (!out)
+        return cad_fail(CAD_EINVAL, "ratelimit_new needs somewhere to put the limiter");
+    *out = NULL;
+    if (margin_ms < 0 || margin_ms > RATELIMIT_MAX_MARGIN_MS)
+        return cad_fail(CAD_EINVAL, "the rate-limit margin is %d ms; expected 0 to %d", margin_ms,
+                        RATELIMIT_MAX_MARGIN_MS);
+    struct ratelimit *rl = calloc(1, sizeof *rl);
+    if (!rl || !(rl->slots = calloc(64, sizeof *rl->slots))) {
+        free(rl);
+        return cad_fail(CAD_ENOMEM, "out of memory creating the rate limiter");
+    }
+    rl->nslots = 64;
+    rl->margin_ms = margin_ms;
+    pthread_mutex_init(&rl->lock, NULL);
+    *out = rl;
+    return CAD_OK;
+}
+
+void ratelimit_free(ratelimit *rl)
+{
+    if (!rl)
+        return;
+    for (size_t s = 0; s < rl->nslots; s++) {
+        struct bucket *b = rl->slots[s];
+        while (b) {
+            struct bucket *next = b->next;
+            bucket_free(b);
+            b = next;
+        }
+    }
+    free(rl->slots);
+    pthread_mutex_destroy(&rl->lock);
+    free(rl);
+}
+
+static int64_t max64(int64_t a, int64_t b)
+{
+    return a > b ? a : b;
+}
+
+/* Time until `b` can grant at `now` (0: it can). */
+static int64_t bucket_wait(const struct bucket *b, int64_t now)
+{
+    int64_t wait = max64(0, b->blocked_until_ms - now);
+    for (int i = 0; i < W_COUNT; i++)
+        wait = max64(wait, window_wait(&b->w[i], now));
+    for (int i = 0; i < 2; i++) {
+        const struct pacing *p = &b->pace[i];
+        if (p->until_ms == 0)
+            continue;
+        if (p->left <= 0)
+            wait = max64(wait, p->until_ms - now);
+        else
+            wait = max64(wait, b->last_grant_ms + p->interval_ms - now);
+    }
+    return wait;
+}
+
+int ratelimit_acquire(ratelimit *rl, const char *account, const struct kspec_op *op, int64_t now_ms,
+                      int64_t *wait_ms)
+{
+    int rc = check_args(rl, account, op, now_ms);
+    if (rc != CAD_OK)
+        return rc;
+    if (!wait_ms)
+        return cad_fail(CAD_EINVAL, "ratelimit_acquire needs somewhere to put the wait");
+    *wait_ms = 0;
+    pthread_mutex_lock(&rl->lock);
+    if (now_ms - rl->last_sweep_ms >= SWEEP_MS)
+        sweep(rl, now_ms);
+    struct bucket *b;
+    rc = bucket_get(rl, account, op, &b);
+    if (rc == CAD_OK) {
+        bucket_touch(b, now_ms);
+        int64_t wait = bucket_wait(b, now_ms);
+        for (int i = 0; wait == 0 && rc == CAD_OK && i < W_COUNT; i++)
+            rc = window_reserve(&b->w[i]);
+        if (rc == CAD_OK && wait > 0) {
+            *wait_ms = wait;
+            rc = RATELIMIT_WAIT;
+        } else if (rc == CAD_OK) {
+            /* Recorded no earlier than the grant before, which keeps the rings in order. */
+            int64_t at = now_ms > b->last_grant_ms ? now_ms : b->last_grant_ms;
+            for (int i = 0; i < W_COUNT; i++)
+                window_push(&b->w[i], at);
+            for (int i = 0; i < 2; i++)
+                if (b->pace[i].until_ms != 0)
+                    b->pace[i].left--;
+            b->last_grant_ms = at;
+        }
+    }
+    pthread_mutex_unlock(&rl->lock);
+    return rc;
+}
+
+int ratelimit_observe(ratelimit *rl, const char *account, const struct kspec_op *op, int limit,
+                      int remaining, int reset_s, int64_t now_ms)
+{
+    int rc = check_args(rl, account, op, now_ms);
+    if (rc != CAD_OK)
+        return rc;
+    if (limit < 1 || remaining < 0 || reset_s < 0 || reset_s > MAX_RESET_S)
+        return cad_fail(CAD_EINVAL,
+                        "RateLimit headers limit=%d remaining=%d reset=%d s are not usable for %s",
+                        limit, remaining, reset_s, op->operation_id);
+    pthread_mutex_lock(&rl->lock);
+    struct bucket *b;
+    rc = bucket_get(rl, account, op, &b);
+    if (rc == CAD_OK) {
+        bucket_touch(b, now_ms);
+        int which = reset_s <= 1 && limit <= op->burst_per_s ? W_BURST : W_STEADY;
+        struct window *w = &b->w[which];
+        if (limit < w->limit)
+            w->limit = limit;
+        if (remaining < window_left(w, now_ms)) {
+            int64_t until = now_ms + ((int64_t)reset_s + 1) * 1000 + rl->margin_ms;
+            b->pace[which] = (struct pacing){
+                .until_ms = until,
+                .left = remaining,
+                .interval_ms = remaining > 0 ? (until - now_ms) / remaining : 0,
+            };
+        } else {
+            b->pace[which] = (struct pacing){0};
+        }
+    }
+    pthread_mutex_unlock(&rl->lock);
+    return rc;
+}
+
+int ratelimit_penalize(ratelimit *rl, const char *account, const struct kspec_op *op,
+                       int64_t retry_after_ms, int64_t now_ms)
+{
+    int rc = check_args(rl, account, op, now_ms);
+    if (rc != CAD_OK)
+        return rc;
+    if (retry_after_ms < 0 || retry_after_ms > MAX_RETRY_AFTER_MS)
+        return cad_fail(CAD_EINVAL, "Retry-After of %lld ms for %s is not usable",
+                        (long long)retry_after_ms, op->operation_id);
+    if (retry_after_ms == 0)
+        retry_after_ms = BURST_MS;
+    pthread_mutex_lock(&rl->lock);
+    struct bucket *b;
+    rc = bucket_get(rl, account, op, &b);
+    if (rc == CAD_OK) {
+        bucket_touch(b, now_ms);
+        b->blocked_until_ms = max64(b->blocked_until_ms, now_ms + retry_after_ms + rl->margin_ms);
+    }
+    pthread_mutex_unlock(&rl->lock);
+    return rc;
+}
+
+int ratelimit_remaining(ratelimit *rl, const char *account, const struct kspec_op *op,
+                        int64_t now_ms, int *burst_left, int *steady_left, int *daily_left)
+{
+    int rc = check_args(rl, account, op, now_ms);
+    if (rc != CAD_OK)
+        return rc;
+    int left[W_COUNT] = {op->burst_per_s, op->steady_per_min, op->daily};
+    pthread_mutex_lock(&rl->lock);
+    struct bucket *b =
+        bucket_find(rl, account, op->operation_id, bucket_hash(account, op->operation_id));
+    if (b) {
+        bucket_touch(b, now_ms);
+        for (int i = 0; i < W_COUNT; i++)
+            left[i] = window_left(&b->w[i], now_ms);
+        for (int i = 0; i < 2; i++)
+            if (b->pace[i].until_ms != 0 && b->pace[i].left < left[i])
+                left[i] = b->pace[i].left > 0 ? b->pace[i].left : 0;
+        if (b->blocked_until_ms > now_ms)
+            left[W_BURST] = left[W_STEADY] = 0;
+    }
+    pthread_mutex_unlock(&rl->lock);
+    if (burst_left)
+        *burst_left = left[W_BURST];
+    if (steady_left)
+        *steady_left = left[W_STEADY];
+    if (daily_left)
+        *daily_left = op->daily > 0 ? left[W_DAILY] : RATELIMIT_UNLIMITED;
+    return CAD_OK;
+}

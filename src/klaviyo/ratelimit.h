@@ -1,0 +1,76 @@
+/*
+ * The Klaviyo rate limiter: keeps a client under Klaviyo's limits so it does not collect 429s.
+ *
+ * Klaviyo counts requests per account and per operation in fixed windows: a burst window of one
+ * second, a steady window of one minute, and for some operations a daily cap (kspec_op carries
+ * the three numbers from the spec). We cannot see where the server's windows start, so each limit
+ * is enforced here as a sliding window, which is never more permissive than a fixed window of the
+ * same length at any phase: at most `burst` grants in any span of 1 s + margin, `steady` in any
+ * 60 s + margin, `daily` in any 24 h + margin. The margin (milliseconds) absorbs requests that
+ * arrive at the server closer together than we sent them.
+ *
+ * The account's quota is shared with every other private-key integration, so the limiter also
+ * listens to the server: ratelimit_observe() takes the RateLimit-* headers of a response and, when
+ * the server has fewer requests left than we believe, spreads what is left until the window
+ * resets; ratelimit_penalize() takes a 429's Retry-After. Both only ever make the limiter
+ * stricter, never looser than the spec.
+ *
+ * Time is passed in by the caller (milliseconds from a monotonic clock; any epoch), so the
+ * limiter is testable with a simulated clock. Threads that read the clock and then race for the
+ * lock hand in times slightly out of order; that is fine: each grant is checked, at the time its
+ * caller gave, against every earlier grant it could share a window with. (Callers whose clocks
+ * disagree by more than a minute may see a bucket forgotten too early.) Thread-safe.
+ */
+#ifndef CADENCE_KLAVIYO_RATELIMIT_H
+#define CADENCE_KLAVIYO_RATELIMIT_H
+
+#include <stdint.h>
+
+#include "kspec/kspec.h"
+
+typedef struct ratelimit ratelimit;
+
+#define RATELIMIT_DEFAULT_MARGIN_MS 100
+#define RATELIMIT_MAX_MARGIN_MS     10000
+/* Longest account key accepted (Klaviyo account ids are 6 characters; tenants may use longer). */
+#define RATELIMIT_MAX_ACCOUNT 256
+
+/* ratelimit_acquire() found no free slot; *wait_ms says when to ask again. Not an error. */
+#define RATELIMIT_WAIT 1
+/* daily_left of an operation without a daily cap. */
+#define RATELIMIT_UNLIMITED (-1)
+
+/* A limiter with `margin_ms` (0..RATELIMIT_MAX_MARGIN_MS) added to every window. Caller owns
+ * *out and frees it with ratelimit_free(). CAD_EINVAL, CAD_ENOMEM. */
+int ratelimit_new(ratelimit **out, int margin_ms);
+void ratelimit_free(ratelimit *rl);
+
+/* Reserves one request of `op` for `account` at `now_ms` and returns CAD_OK (*wait_ms = 0), or
+ * returns RATELIMIT_WAIT with *wait_ms > 0: the time until a slot opens if nobody else takes it.
+ * That can be up to a day when the daily cap is spent; the caller decides whether to wait.
+ * A reserved slot is spent even if the request is never sent. CAD_EINVAL, CAD_ENOMEM. */
+int ratelimit_acquire(ratelimit *rl, const char *account, const struct kspec_op *op, int64_t now_ms,
+                      int64_t *wait_ms);
+
+/* Feeds back a response's RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset (seconds).
+ * A reset of at most 1 s with a limit no larger than the burst describes the burst window;
+ * anything else the steady window. A limit below the spec's becomes this bucket's limit. When
+ * `remaining` is below what this limiter has left in that window, the rest of the window gets
+ * only `remaining` requests, spaced evenly until the reset (plus a second for the header's
+ * rounding, plus the margin); when it is not, any such pacing ends. CAD_EINVAL for a limit below
+ * 1, a negative remaining, or a reset outside 0..86400. */
+int ratelimit_observe(ratelimit *rl, const char *account, const struct kspec_op *op, int limit,
+                      int remaining, int reset_s, int64_t now_ms);
+
+/* A 429: no request of `op` for `account` before now + retry_after_ms + margin. A retry_after_ms
+ * of 0 (no Retry-After header) means one second. CAD_EINVAL when negative or over a day. */
+int ratelimit_penalize(ratelimit *rl, const char *account, const struct kspec_op *op,
+                       int64_t retry_after_ms, int64_t now_ms);
+
+/* What could still be acquired right now in each window (0 while a 429 penalty lasts);
+ * *daily_left is RATELIMIT_UNLIMITED for an operation without a daily cap. Any out-pointer may be
+ * NULL. Does not reserve anything. CAD_EINVAL. */
+int ratelimit_remaining(ratelimit *rl, const char *account, const struct kspec_op *op,
+                        int64_t now_ms, int *burst_left, int *steady_left, int *daily_left);
+
+#endif
