@@ -9,6 +9,7 @@ function(cad_embed)
     OUTPUT ${E_OUTPUT}
     COMMAND ${CMAKE_COMMAND} -DOUT=${E_OUTPUT} -DSYMBOL=${E_SYMBOL} "-DFILES=${files_arg}"
             -P ${CMAKE_SOURCE_DIR}/cmake/embed-run.cmake
+    VERBATIM
     DEPENDS ${E_FILES} ${CMAKE_SOURCE_DIR}/cmake/embed-run.cmake
     COMMENT "Embedding ${E_SYMBOL}")
 endfunction()
