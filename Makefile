@@ -18,16 +18,16 @@ deps:
 
 build: deps
 	@$(CMAKE_GEN) -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_EXPORT_COMPILE_COMMANDS=ON >/dev/null
-	@cmake --build $(BUILD) -j$(JOBS)
+	@cmake --build $(BUILD) -j$(JOBS) -- --no-print-directory
 	@ln -sf $(BUILD)/compile_commands.json compile_commands.json
 
 asan: deps
 	@$(CMAKE_GEN) -B $(ASAN) -DCMAKE_BUILD_TYPE=Debug -DCADENCE_SANITIZE=ON >/dev/null
-	@cmake --build $(ASAN) -j$(JOBS)
+	@cmake --build $(ASAN) -j$(JOBS) -- --no-print-directory
 
 fuzz-build: deps
 	@CC=clang $(CMAKE_GEN) -B $(FUZZ) -DCMAKE_BUILD_TYPE=Debug -DCADENCE_FUZZ=ON >/dev/null
-	@cmake --build $(FUZZ) -j$(JOBS) --target fuzzers
+	@cmake --build $(FUZZ) -j$(JOBS) --target fuzzers -- --no-print-directory
 
 # Until the web server lands (the onboarding issue), `make run` sets everything up on the
 # embedded defaults (SQLite, local master key) and says what to do next.

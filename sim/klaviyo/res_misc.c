@@ -873,8 +873,8 @@ static void get_webhooks(struct sim_req *r)
 
 static json_t *topic_json(const char *id)
 {
-    char self[200];
-    snprintf(self, sizeof self, "%s/api/webhook-topics/%s/", sim.base_url, id);
+    char self[1024];
+    snprintf(self, sizeof self, "%s/api/webhook-topics/%.400s/", sim.base_url, id);
     return json_pack("{s:s,s:s,s:{s:s}}", "type", "webhook-topic", "id", id, "links", "self", self);
 }
 

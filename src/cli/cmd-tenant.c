@@ -191,7 +191,7 @@ static int one_tenant_arg(const struct cmd_entry *e, int argc, char **argv, cons
 
 static int cmd_tenant_paid_exec(struct cli_ctx *ctx, int argc, char **argv)
 {
-    const char *id;
+    const char *id = NULL;
     int rc = one_tenant_arg(&cmd_tenant_paid_entry, argc, argv, &id);
     if (rc)
         return rc;
@@ -215,7 +215,7 @@ const struct cmd_entry cmd_tenant_paid_entry = {
 
 static int cmd_tenant_defer_exec(struct cli_ctx *ctx, int argc, char **argv)
 {
-    const char *id;
+    const char *id = NULL;
     int rc = one_tenant_arg(&cmd_tenant_defer_entry, argc, argv, &id);
     if (rc)
         return rc;
