@@ -13,6 +13,9 @@
  *   POST   /__sim/keys/revoke {"key"}, POST /__sim/keys/add {account_id,key,scopes}
  *   POST   /__sim/reset                 objects, jobs, calls, faults, counters and keys back to
  *                                       the command line's state
+ *   GET    /__sim/clock                 {now_ms, time_scale}: the emulated clock whose multiples
+ *                                       of 1 s, 60 s and 1 day are the rate-limit window edges
+ *                                       (benchmarks compute their lower bound from it)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -329,6 +332,10 @@ bool admin_handle(struct sim_req *r)
             sim_key_add(a, key, scopes, false);
             reply(r, 201, json_pack("{s:s,s:s}", "account_id", a->id, "scopes", scopes));
         }
+    } else if (strcmp(p, "/clock") == 0 && get) {
+        reply(r, 200,
+              json_pack("{s:I,s:f}", "now_ms", (json_int_t)sim_clock_ms(), "time_scale",
+                        sim.time_scale));
     } else if (strcmp(p, "/reset") == 0 && post) {
         reset_all();
         reply(r, 200, json_pack("{s:b}", "ok", 1));

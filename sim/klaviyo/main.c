@@ -155,13 +155,16 @@ static void usage(FILE *out)
           "                      and job progress\n"
           "  --latency-ms A-B    add a random delay of A..B ms to every API request\n"
           "  --seed N            deterministic ids\n"
+          "  --public-url URL    base URL written into links (self, next, prev) instead of\n"
+          "                      http://127.0.0.1:PORT, for an emulator behind a proxy\n"
+          "                      (http://127.0.0.1:PORT2 only; e.g. Prism in contract tests)\n"
           "  --account NAME      start a new account; following --key options belong to it\n"
           "  --key KEY           add a private key to the current account\n"
           "  --scopes LIST       scopes of the key just before (comma list or \"all\", default)\n"
           "On start one line \"listening on http://127.0.0.1:PORT\" is printed to stdout.\n"
           "Admin API (no auth, loopback): GET/DELETE /__sim/calls, GET /__sim/objects?type=T,\n"
           "GET/POST /__sim/faults, POST /__sim/keys/revoke, POST /__sim/keys/add,\n"
-          "GET/POST /__sim/accounts, POST /__sim/reset.\n",
+          "GET/POST /__sim/accounts, POST /__sim/reset, GET /__sim/clock.\n",
           out);
 }
 
@@ -200,6 +203,7 @@ int main(int argc, char **argv)
     struct sim_key *last_key = NULL;
     uint64_t seed = 0;
     bool seeded = false;
+    const char *public_url = NULL;
     sim.faults.revoke_after = -1;
 
     /* The seed must be known before accounts mint their ids. */
@@ -262,6 +266,12 @@ int main(int argc, char **argv)
             last_key->scopes = strdup(v);
             if (!last_key->scopes)
                 abort();
+        } else if (strcmp(a, "--public-url") == 0) {
+            /* Links are followed with the key attached: only ever to this machine. */
+            if (strncmp(v, "http://127.0.0.1:", 17) != 0 || strlen(v) >= sizeof sim.base_url ||
+                strspn(v + 17, "0123456789") != strlen(v + 17) || !v[17])
+                return die_usage("--public-url accepts only http://127.0.0.1:PORT", v);
+            public_url = v;
         } else if (strcmp(a, "--seed") == 0) {
             continue;
         } else {
@@ -284,7 +294,9 @@ int main(int argc, char **argv)
                 strerror(errno));
         return 1;
     }
-    snprintf(sim.base_url, sizeof sim.base_url, "http://127.0.0.1:%d", bound);
+    char listen_url[64];
+    snprintf(listen_url, sizeof listen_url, "http://127.0.0.1:%d", bound);
+    snprintf(sim.base_url, sizeof sim.base_url, "%s", public_url ? public_url : listen_url);
 
     sigset_t set;
     sigemptyset(&set);
@@ -301,7 +313,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "cadence-klaviyo-sim: cannot start the HTTP server\n");
         return 1;
     }
-    printf("listening on %s\n", sim.base_url);
+    printf("listening on %s\n", listen_url);
     fflush(stdout);
     int sig = 0;
     sigwait(&set, &sig);
