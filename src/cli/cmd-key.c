@@ -1,9 +1,11 @@
 /*
- * `cadence key ...`: set (secret from stdin only, never argv), show (metadata only), check (the
- * format check of stdin). Keys never reach stdout or stderr; only last 4 and fingerprints do.
+ * `cadence key ...`: set (secret from stdin only, never argv; --verify checks it with Klaviyo
+ * before storing), show (metadata only), check (the format check of stdin), verify (the stored
+ * key against Klaviyo). Keys never reach stdout or stderr; only last 4 and fingerprints do.
  */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -12,6 +14,7 @@
 #include "common/secret.h"
 #include "common/util.h"
 #include "keyfmt/keyfmt.h"
+#include "klaviyo/verify.h"
 #include "tenant/tenant.h"
 
 void cli_print_credential(const struct credential_info *c, bool json, bool first)
@@ -52,19 +55,96 @@ void cli_print_credential(const struct credential_info *c, bool json, bool first
     printf("\n");
 }
 
+static void print_verify_result(const struct klaviyo_verify_result *r)
+{
+    if (r->status == KLAVIYO_VERIFY_OK)
+        printf("%s\n", r->message);
+    else
+        fprintf(stderr, "cadence: the key was not verified (%s): %s\n",
+                klaviyo_verify_status_name(r->status), r->message);
+    if (!r->account_id[0])
+        return;
+    printf("  account    %s  timezone %s  currency %s  public key %s%s\n", r->account_id,
+           r->timezone, r->currency, r->public_key, r->test_account ? "  (test account)" : "");
+    for (size_t i = 0; i < KLAVIYO_SCOPE_FAMILIES; i++) {
+        const struct klaviyo_scope_check *s = &r->scopes[i];
+        if (s->read == KLAVIYO_READ_OK)
+            printf("  %-10s read ok       write confirmed on first write\n", s->family);
+        else if (s->read == KLAVIYO_READ_MISSING)
+            printf("  %-10s read MISSING  (grant %s:read and %s:write)\n", s->family, s->family,
+                   s->family);
+        else
+            printf("  %-10s read %-8s %s\n", s->family, klaviyo_scope_read_name(s->read),
+                   s->detail);
+    }
+}
+
+/* Records what a verification that did not succeed means. For the stored key (`stored`): one
+ * that had worked and is now rejected was revoked, one that never worked is invalid. For a
+ * candidate from `key set --verify`, only the attempt is recorded, and only when no working key
+ * is in place (a rejected candidate says nothing about the stored key). Unreachable, challenged
+ * or otherwise transient checks say nothing about any key and change nothing. */
+static int record_failed_verification(struct cli_ctx *ctx, const char *id,
+                                      const struct klaviyo_verify_result *r, bool stored)
+{
+    if (r->status != KLAVIYO_VERIFY_REJECTED && r->status != KLAVIYO_VERIFY_BAD_FORMAT &&
+        r->status != KLAVIYO_VERIFY_MISSING_SCOPES)
+        return CAD_OK;
+    struct credential_info cur;
+    int rc = credential_info(ctx->st, id, CRED_KLAVIYO, &cur);
+    if (rc)
+        return rc;
+    if (stored && r->status == KLAVIYO_VERIFY_REJECTED &&
+        (cur.state == KEY_VERIFIED || cur.state == KEY_REVOKED))
+        return credential_set_state(ctx->st, ctx->actor, id, CRED_KLAVIYO, KEY_REVOKED,
+                                    "key.revoked", "rejected by Klaviyo (401, re-checked)");
+    /* A working key is not demoted by a failed attempt; nor is a stored key not yet verified
+     * by a rejected candidate, since its state describes that key. */
+    if (cur.state == KEY_VERIFIED || (!stored && cur.state == KEY_UNVERIFIED))
+        return CAD_OK;
+    char detail[300];
+    snprintf(detail, sizeof detail, "%s%s",
+             r->status == KLAVIYO_VERIFY_REJECTED     ? "rejected by Klaviyo (401, re-checked)"
+             : r->status == KLAVIYO_VERIFY_BAD_FORMAT ? "bad format"
+                                                      : "missing scopes: ",
+             r->status == KLAVIYO_VERIFY_MISSING_SCOPES ? r->missing : "");
+    return credential_set_state(ctx->st, ctx->actor, id, CRED_KLAVIYO, KEY_INVALID, "key.invalid",
+                                detail);
+}
+
+static int store_verified(struct cli_ctx *ctx, const char *id,
+                          const struct klaviyo_verify_result *r)
+{
+    char *scopes = klaviyo_verify_scopes_json(r);
+    if (!scopes)
+        return cad_fail(CAD_ENOMEM, "out of memory");
+    int rc = credential_mark_verified(ctx->st, ctx->actor, id, CRED_KLAVIYO, r->account_id,
+                                      r->organization_name, scopes);
+    free(scopes);
+    return rc;
+}
+
 static int cmd_key_set_exec(struct cli_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = {{"kind", required_argument, NULL, 'k'}, {0}};
+    static const struct option opts[] = {
+        {"kind", required_argument, NULL, 'k'}, {"verify", no_argument, NULL, 'v'}, {0}};
     enum cred_kind kind = CRED_KLAVIYO;
+    bool verify = false;
     int c;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'v') {
+            verify = true;
+            continue;
+        }
         if (c != 'k')
             return cli_usage(&cmd_key_set_entry, "unknown option %s", argv[optind - 1]);
         if (cred_kind_parse(optarg, &kind) != CAD_OK)
             return cli_usage(&cmd_key_set_entry, "%s", cad_errmsg());
     }
+    if (verify && kind != CRED_KLAVIYO)
+        return cli_usage(&cmd_key_set_entry, "--verify is available for Klaviyo keys only");
     if (optind != argc - 1)
         return cli_usage(&cmd_key_set_entry,
                          "give exactly one TENANT; the key is read from standard input, never "
@@ -90,8 +170,8 @@ static int cmd_key_set_exec(struct cli_ctx *ctx, int argc, char **argv)
             struct credential_info cur;
             /* Record the failed attempt, unless a key that may still work is stored: its state
              * describes that key, which stays as it is. */
-            if (credential_info(ctx->st, id, kind, &cur) == CAD_OK &&
-                cur.state != KEY_VERIFIED && cur.state != KEY_UNVERIFIED &&
+            if (credential_info(ctx->st, id, kind, &cur) == CAD_OK && cur.state != KEY_VERIFIED &&
+                cur.state != KEY_UNVERIFIED &&
                 credential_set_state(ctx->st, ctx->actor, id, kind, KEY_INVALID, "key.invalid",
                                      keyfmt_verdict_name(r.verdict)) != CAD_OK)
                 cli_fail("cannot record the failed attempt");
@@ -105,8 +185,25 @@ static int cmd_key_set_exec(struct cli_ctx *ctx, int argc, char **argv)
         key = raw;
         raw = NULL;
     }
-    if (credential_store(ctx->st, v, ctx->actor, id, kind, key, KEY_UNVERIFIED, NULL) != CAD_OK) {
+    struct klaviyo_verify_result vr;
+    if (verify) {
+        /* Verified before anything is stored: a rejected key never replaces a stored one. */
+        klaviyo_verify_key(ctx->st, NULL, id, ctx->actor, key, &vr);
+        if (vr.status != KLAVIYO_VERIFY_OK) {
+            print_verify_result(&vr);
+            fprintf(stderr, "cadence: the key was not stored\n");
+            if (record_failed_verification(ctx, id, &vr, false) != CAD_OK)
+                cli_fail("cannot record the failed attempt");
+            goto out;
+        }
+    }
+    if (credential_store(ctx->st, v, ctx->actor, id, kind, key,
+                         verify ? KEY_VERIFIED : KEY_UNVERIFIED, NULL) != CAD_OK) {
         cli_fail("cannot store the key");
+        goto out;
+    }
+    if (verify && store_verified(ctx, id, &vr) != CAD_OK) {
+        cli_fail("the key was stored but its verification could not be recorded");
         goto out;
     }
     struct credential_info info;
@@ -114,8 +211,10 @@ static int cmd_key_set_exec(struct cli_ctx *ctx, int argc, char **argv)
         cli_fail("cannot read back the key's metadata");
         goto out;
     }
-    printf("Stored the %s key for %s: …%s, fingerprint %s, version %d (unverified)\n",
-           cred_kind_name(kind), id, info.last4, info.fingerprint, info.version);
+    if (verify)
+        print_verify_result(&vr);
+    printf("Stored the %s key for %s: …%s, fingerprint %s, version %d (%s)\n", cred_kind_name(kind),
+           id, info.last4, info.fingerprint, info.version, verify ? "verified" : "unverified");
     rc = 0;
 out:
     secret_free(raw);
@@ -126,11 +225,15 @@ out:
 const struct cmd_entry cmd_key_set_entry = {
     .group = "key",
     .name = "set",
-    .usage = "TENANT [--kind klaviyo|shopify|postscript|attentive]",
+    .usage = "TENANT [--kind klaviyo|shopify|postscript|attentive] [--verify]",
     .help = "Reads a key from standard input (never from the command line, where other users and\n"
             "shell history could see it), checks its format (Klaviyo keys), seals it under the\n"
             "tenant's data key and records key.set in the audit log. A key that fails the format\n"
-            "check is not stored, and a key already stored is kept.",
+            "check is not stored, and a key already stored is kept.\n"
+            "\n"
+            "--verify (Klaviyo keys) first verifies the key with Klaviyo, as `cadence key verify`\n"
+            "does, and stores it only when it is verified; a rejected key never replaces the\n"
+            "stored one. Without --verify the key is stored unverified.",
     .exec = cmd_key_set_exec,
 };
 
@@ -150,8 +253,7 @@ static int cmd_key_show_exec(struct cli_ctx *ctx, int argc, char **argv)
         else if (c == 'k' && cred_kind_parse(optarg, &kind) == CAD_OK)
             only = (int)kind;
         else
-            return cli_usage(&cmd_key_show_entry, "%s",
-                             c == 'k' ? cad_errmsg() : "unknown option");
+            return cli_usage(&cmd_key_show_entry, "%s", c == 'k' ? cad_errmsg() : "unknown option");
     }
     if (optind != argc - 1)
         return cli_usage(&cmd_key_show_entry, "give exactly one TENANT");
@@ -215,4 +317,55 @@ const struct cmd_entry cmd_key_check_entry = {
             "verdict (ok, empty, too_short, too_long, public_key, masked, wrong_prefix,\n"
             "bad_chars) with what to do. Exit 0 when the format is right. Nothing is stored.",
     .exec = cmd_key_check_exec,
+};
+
+static int cmd_key_verify_exec(struct cli_ctx *ctx, int argc, char **argv)
+{
+    if (argc != 2 || argv[1][0] == '-')
+        return cli_usage(&cmd_key_verify_entry, "give exactly one TENANT");
+    const char *id = argv[1];
+    vault *v = cli_vault(ctx);
+    if (!v)
+        return 1;
+    struct tenant t;
+    if (tenant_get(ctx->st, id, &t) != CAD_OK)
+        return cli_fail("cannot verify the key");
+    cad_secret *key = NULL;
+    if (credential_open(ctx->st, v, id, CRED_KLAVIYO, &key) != CAD_OK)
+        return cli_fail("cannot verify the key");
+    struct klaviyo_verify_result r;
+    klaviyo_verify_key(ctx->st, NULL, id, ctx->actor, key, &r);
+    secret_free(key);
+    print_verify_result(&r);
+    if (r.status == KLAVIYO_VERIFY_OK) {
+        if (store_verified(ctx, id, &r) != CAD_OK)
+            return cli_fail("the key was verified but the result could not be stored");
+        return 0;
+    }
+    if (record_failed_verification(ctx, id, &r, true) != CAD_OK)
+        cli_fail("cannot record the result");
+    if (r.status == KLAVIYO_VERIFY_UNREACHABLE || r.status == KLAVIYO_VERIFY_CHALLENGE ||
+        r.status == KLAVIYO_VERIFY_TRANSIENT)
+        fprintf(stderr, "cadence: the key's state was not changed; try again later\n");
+    return 1;
+}
+
+const struct cmd_entry cmd_key_verify_entry = {
+    .group = "key",
+    .name = "verify",
+    .usage = "TENANT",
+    .help = "Verifies the tenant's stored Klaviyo key with Klaviyo: checks its format, reads the\n"
+            "account (GET /api/accounts: id, organization name, timezone, currency, public key)\n"
+            "and makes one cheap read per scope family on the help page (lists, segments,\n"
+            "templates, campaigns, flows, profiles, forms, images, catalogs, coupons, webhooks,\n"
+            "tags). Write access cannot be tested without writing and is confirmed on the first\n"
+            "write. Every call is in the audit log. On success the key is marked verified with\n"
+            "the account and the per-scope results; a rejected key is marked revoked (if it had\n"
+            "worked) or invalid; a key lacking scopes is marked invalid unless it was verified.\n"
+            "When Klaviyo cannot be reached the key's state is left as it is.\n"
+            "Exit 0 only when the key is verified.\n"
+            "\n"
+            "Environment: CADENCE_KLAVIYO_URL (default https://a.klaviyo.com),\n"
+            "CADENCE_KLAVIYO_CONNECT_TIMEOUT_MS, CADENCE_KLAVIYO_TIMEOUT_MS.",
+    .exec = cmd_key_verify_exec,
 };

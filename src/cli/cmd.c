@@ -20,6 +20,7 @@ static const struct cmd_entry *const cmd_table[] = {
     &cmd_key_set_entry,
     &cmd_key_show_entry,
     &cmd_key_check_entry,
+    &cmd_key_verify_entry,
     &cmd_kms_rotate_entry,
     &cmd_kms_status_entry,
     &cmd_audit_list_entry,
