@@ -161,15 +161,20 @@ static int parse_scopes(const char *op_id, json_t *arr, struct kspec_op *op)
                         i);
         total += strlen(s) + 1;
     }
-    char *joined = calloc(1, total);
+    char *joined = malloc(total);
     if (!joined)
         return fail("out of memory");
+    size_t used = 0;
     json_array_foreach(arr, i, v)
     {
+        const char *scope = json_string_value(v);
+        size_t len = strlen(scope);
         if (i > 0)
-            strcat(joined, ",");
-        strcat(joined, json_string_value(v));
+            joined[used++] = ',';
+        memcpy(joined + used, scope, len);
+        used += len;
     }
+    joined[used] = '\0';
     op->scopes = joined;
     return 0;
 }
@@ -230,6 +235,7 @@ static int collect(json_t *root, struct table *t)
                 struct kspec_op *ops = realloc(t->ops, cap * sizeof *ops);
                 if (!ops)
                     return fail("out of memory");
+                memset(ops + t->cap, 0, (cap - t->cap) * sizeof *ops);
                 t->ops = ops;
                 t->cap = cap;
             }
@@ -304,36 +310,42 @@ static int write_table(const struct table *t, const uint16_t *route, const uint1
     return 0;
 }
 
+static int sort_and_write(struct table *t, const char *out)
+{
+    if (!t->ops || t->n == 0)
+        return fail("no operations");
+    qsort(t->ops, t->n, sizeof *t->ops, path_method_cmp);
+    uint16_t *route = malloc(t->n * sizeof *route), *ids = malloc(t->n * sizeof *ids);
+    int rc = 0;
+    if (!route || !ids) {
+        rc = fail("out of memory");
+    } else if (kspec_route_sort(t->ops, t->n, route) != CAD_OK) {
+        rc = fail("%s", cad_errmsg());
+    } else {
+        for (size_t i = 0; i < t->n; i++)
+            ids[i] = (uint16_t)i;
+        id_sort_base = t->ops;
+        qsort(ids, t->n, sizeof *ids, id_cmp);
+        for (size_t i = 0; rc == 0 && i + 1 < t->n; i++)
+            if (strcmp(t->ops[ids[i]].operation_id, t->ops[ids[i + 1]].operation_id) == 0)
+                rc = fail("operationId %s is used twice", t->ops[ids[i]].operation_id);
+        if (rc == 0)
+            rc = write_table(t, route, ids, out);
+    }
+    free(route);
+    free(ids);
+    return rc;
+}
+
 static int generate(json_t *root, const char *out)
 {
     struct table t = {0};
-    uint16_t *route = NULL, *ids = NULL;
     int rc = collect(root, &t);
-    if (rc == 0) {
-        qsort(t.ops, t.n, sizeof *t.ops, path_method_cmp);
-        route = malloc(t.n * sizeof *route);
-        ids = malloc(t.n * sizeof *ids);
-        if (!route || !ids)
-            rc = fail("out of memory");
-    }
-    if (rc == 0 && kspec_route_sort(t.ops, t.n, route) != CAD_OK)
-        rc = fail("%s", cad_errmsg());
-    if (rc == 0) {
-        for (size_t i = 0; i < t.n; i++)
-            ids[i] = (uint16_t)i;
-        id_sort_base = t.ops;
-        qsort(ids, t.n, sizeof *ids, id_cmp);
-        for (size_t i = 0; rc == 0 && i + 1 < t.n; i++)
-            if (strcmp(t.ops[ids[i]].operation_id, t.ops[ids[i + 1]].operation_id) == 0)
-                rc = fail("operationId %s is used twice", t.ops[ids[i]].operation_id);
-    }
     if (rc == 0)
-        rc = write_table(&t, route, ids, out);
+        rc = sort_and_write(&t, out);
     for (size_t i = 0; i < t.n; i++)
         free((char *)t.ops[i].scopes);
     free(t.ops);
-    free(route);
-    free(ids);
     return rc;
 }
 

@@ -201,7 +201,7 @@ static void sweep(struct ratelimit *rl, int64_t now)
 static int grow_table(struct ratelimit *rl)
 {
     size_t n = rl->nslots * 2;
-    struct bucket **slots = calloc(n, sizeof *slots);
+    struct bucket **slots = calloc(n, sizeof(struct bucket *));
     if (!slots)
         return cad_fail(CAD_ENOMEM, "out of memory growing the rate-limit table");
     for (size_t s = 0; s < rl->nslots; s++) {
@@ -284,7 +284,7 @@ int ratelimit_new(ratelimit **out, int margin_ms)
         return cad_fail(CAD_EINVAL, "the rate-limit margin is %d ms; expected 0 to %d", margin_ms,
                         RATELIMIT_MAX_MARGIN_MS);
     struct ratelimit *rl = calloc(1, sizeof *rl);
-    if (!rl || !(rl->slots = calloc(64, sizeof *rl->slots))) {
+    if (!rl || !(rl->slots = calloc(64, sizeof(struct bucket *)))) {
         free(rl);
         return cad_fail(CAD_ENOMEM, "out of memory creating the rate limiter");
     }
@@ -335,6 +335,25 @@ static int64_t bucket_wait(const struct bucket *b, int64_t now)
     return wait;
 }
 
+/* Records a grant at `now` in every window (all or none) and in the pacing. */
+static int bucket_grant(struct bucket *b, int64_t now)
+{
+    for (int i = 0; i < W_COUNT; i++) {
+        int rc = window_reserve(&b->w[i]);
+        if (rc != CAD_OK)
+            return rc;
+    }
+    /* Recorded no earlier than the grant before, which keeps the rings in order. */
+    int64_t at = now > b->last_grant_ms ? now : b->last_grant_ms;
+    for (int i = 0; i < W_COUNT; i++)
+        window_push(&b->w[i], at);
+    for (int i = 0; i < 2; i++)
+        if (b->pace[i].until_ms != 0)
+            b->pace[i].left--;
+    b->last_grant_ms = at;
+    return CAD_OK;
+}
+
 int ratelimit_acquire(ratelimit *rl, const char *account, const struct kspec_op *op, int64_t now_ms,
                       int64_t *wait_ms)
 {
@@ -352,20 +371,11 @@ int ratelimit_acquire(ratelimit *rl, const char *account, const struct kspec_op 
     if (rc == CAD_OK) {
         bucket_touch(b, now_ms);
         int64_t wait = bucket_wait(b, now_ms);
-        for (int i = 0; wait == 0 && rc == CAD_OK && i < W_COUNT; i++)
-            rc = window_reserve(&b->w[i]);
-        if (rc == CAD_OK && wait > 0) {
+        if (wait > 0) {
             *wait_ms = wait;
             rc = RATELIMIT_WAIT;
-        } else if (rc == CAD_OK) {
-            /* Recorded no earlier than the grant before, which keeps the rings in order. */
-            int64_t at = now_ms > b->last_grant_ms ? now_ms : b->last_grant_ms;
-            for (int i = 0; i < W_COUNT; i++)
-                window_push(&b->w[i], at);
-            for (int i = 0; i < 2; i++)
-                if (b->pace[i].until_ms != 0)
-                    b->pace[i].left--;
-            b->last_grant_ms = at;
+        } else {
+            rc = bucket_grant(b, now_ms);
         }
     }
     pthread_mutex_unlock(&rl->lock);

@@ -81,12 +81,12 @@ int kspec_route_sort(const struct kspec_op *ops, size_t n, uint16_t *order)
         return cad_fail(CAD_EINVAL, "%zu operations do not fit a 16-bit route index", n);
     if (n == 0)
         return CAD_OK;
-    const struct kspec_op **sorted = malloc(n * sizeof *sorted);
+    const struct kspec_op **sorted = malloc(n * sizeof(const struct kspec_op *));
     if (!sorted)
         return cad_fail(CAD_ENOMEM, "out of memory sorting %zu operations", n);
     for (size_t i = 0; i < n; i++)
         sorted[i] = &ops[i];
-    qsort(sorted, n, sizeof *sorted, route_ptr_cmp);
+    qsort(sorted, n, sizeof(const struct kspec_op *), route_ptr_cmp);
     for (size_t i = 0; i + 1 < n; i++) {
         if (kspec_route_cmp(sorted[i], sorted[i + 1]) == 0) {
             int rc =
