@@ -35,13 +35,14 @@ struct cmd_entry {
  * it; cmd.c lists them in its table. */
 extern const struct cmd_entry cmd_init_entry;
 extern const struct cmd_entry cmd_tenant_add_entry, cmd_tenant_list_entry, cmd_tenant_show_entry,
-    cmd_tenant_paid_entry, cmd_tenant_defer_entry;
+    cmd_tenant_paid_entry, cmd_tenant_defer_entry, cmd_tenant_link_entry;
 extern const struct cmd_entry cmd_key_set_entry, cmd_key_show_entry, cmd_key_check_entry,
     cmd_key_verify_entry;
 extern const struct cmd_entry cmd_kms_rotate_entry, cmd_kms_status_entry;
 extern const struct cmd_entry cmd_audit_list_entry, cmd_audit_verify_entry,
     cmd_audit_export_entry;
 extern const struct cmd_entry cmd_operator_add_entry, cmd_operator_list_entry;
+extern const struct cmd_entry cmd_serve_entry;
 
 /* Runs the command named by argv[1] (and argv[2] for a group); returns the exit status. */
 int cli_dispatch(struct cli_ctx *ctx, int argc, char **argv);

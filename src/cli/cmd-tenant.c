@@ -1,4 +1,4 @@
-/* `cadence tenant ...`: add, list, show, paid, defer. */
+/* `cadence tenant ...`: add, list, show, paid, defer, link. */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -7,6 +7,7 @@
 #include "common/err.h"
 #include "common/util.h"
 #include "tenant/tenant.h"
+#include "web/web.h"
 
 static const struct option json_opts[] = {{"json", no_argument, NULL, 'j'}, {0}};
 
@@ -236,4 +237,41 @@ const struct cmd_entry cmd_tenant_defer_entry = {
     .help = "Records that the brand chose \"Continue without entering a key\" (state deferred),\n"
             "as the onboarding page's skip button does.",
     .exec = cmd_tenant_defer_exec,
+};
+
+static int cmd_tenant_link_exec(struct cli_ctx *ctx, int argc, char **argv)
+{
+    const char *id;
+    int rc = one_tenant_arg(&cmd_tenant_link_entry, argc, argv, &id);
+    if (rc)
+        return rc;
+    int64_t ttl;
+    char base[512];
+    if (web_link_ttl_from_env(&ttl) != CAD_OK || web_public_url(base, sizeof base) != CAD_OK)
+        return cli_fail("cannot issue a link");
+    store *st = cli_store(ctx);
+    if (!st)
+        return 1;
+    char token[WEB_TOKEN_LEN + 1], until[32];
+    int64_t expires;
+    if (web_link_issue(st, ctx->actor, id, ttl, token, &expires) != CAD_OK)
+        return cli_fail("cannot issue a link");
+    time_format_ms(expires, until, sizeof until);
+    printf("%s/onboard/%s\n", base, token);
+    fprintf(stderr, "Onboarding link for %s, valid until %.16s UTC; any earlier link no longer "
+                    "works. Send it to the brand only.\n",
+            id, until);
+    memset(token, 0, sizeof token);
+    return 0;
+}
+
+const struct cmd_entry cmd_tenant_link_entry = {
+    .group = "tenant",
+    .name = "link",
+    .usage = "TENANT",
+    .help = "Issues the brand's personal onboarding link and prints it (the URL alone on stdout).\n"
+            "The link holds a random 256-bit token; only its SHA-256 is stored. It expires after\n"
+            "$CADENCE_LINK_TTL_DAYS days (default 14), and issuing a new one revokes the old.\n"
+            "The base URL is $CADENCE_PUBLIC_URL (default http://127.0.0.1:8080).",
+    .exec = cmd_tenant_link_exec,
 };

@@ -17,6 +17,7 @@ static const struct cmd_entry *const cmd_table[] = {
     &cmd_tenant_show_entry,
     &cmd_tenant_paid_entry,
     &cmd_tenant_defer_entry,
+    &cmd_tenant_link_entry,
     &cmd_key_set_entry,
     &cmd_key_show_entry,
     &cmd_key_check_entry,
@@ -28,6 +29,7 @@ static const struct cmd_entry *const cmd_table[] = {
     &cmd_audit_export_entry,
     &cmd_operator_add_entry,
     &cmd_operator_list_entry,
+    &cmd_serve_entry,
 };
 
 store *cli_store(struct cli_ctx *ctx)

@@ -1,0 +1,203 @@
+/*
+ * The pieces of the web module shared between its files and its unit tests: an output buffer
+ * with the HTML escaper, the router, form parsing, token hashing, CSRF tokens and the throttle.
+ * Nothing outside src/web and tests/web includes this.
+ */
+#ifndef CADENCE_WEB_INTERNAL_H
+#define CADENCE_WEB_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/secret.h"
+#include "store/store.h"
+#include "tenant/tenant.h"
+#include "vault/vault.h"
+#include "web/web.h"
+
+/* ---- output buffer and HTML escaping (html.c) ---- */
+
+/* A growing byte buffer. After an allocation failure it stays empty with `failed` set, so callers
+ * append freely and check once. */
+struct wbuf {
+    char *data;
+    size_t len, cap;
+    bool failed;
+};
+
+void wbuf_put(struct wbuf *b, const void *data, size_t n);
+void wbuf_puts(struct wbuf *b, const char *s);
+/* Appends `s` with & < > " ' escaped: safe in element content and in quoted attribute values. */
+void wbuf_html(struct wbuf *b, const char *s);
+void wbuf_html_n(struct wbuf *b, const char *s, size_t n);
+/* A small formatter for HTML: %s appends a string escaped, %S a trusted HTML fragment raw, %d an
+ * int, %D an int64_t, %% a percent sign. Nothing else is accepted (the directive is dropped). */
+void wbuf_fmt(struct wbuf *b, const char *fmt, ...);
+/* Wipes the bytes (they may have held a form with a key) and frees. */
+void wbuf_free(struct wbuf *b);
+
+/* ---- router (router.c) ---- */
+
+struct web_req;
+typedef void (*web_handler)(struct web_req *req);
+
+enum {
+    ROUTE_BODY = 1u << 0,  /* takes a form body (POST) */
+    ROUTE_TOKEN = 1u << 1, /* carries an onboarding token: no-store, link checked first */
+};
+
+struct web_route {
+    const char *method;  /* "GET" (also answers HEAD) or "POST" */
+    const char *pattern; /* "/onboard/:token/verify": literal segments and :name captures */
+    const char *name;    /* the route label in metrics and logs */
+    web_handler fn;
+    unsigned flags;
+};
+
+#define ROUTE_MAX_PARAMS    4
+#define ROUTE_MAX_PARAM_LEN 128
+
+struct route_params {
+    int n;
+    char name[ROUTE_MAX_PARAMS][32];
+    char value[ROUTE_MAX_PARAMS][ROUTE_MAX_PARAM_LEN];
+};
+
+enum route_match { ROUTE_FOUND, ROUTE_NO_PATH, ROUTE_BAD_METHOD };
+
+/* Finds the route for (method, path) in `table` (n entries). A capture matches one non-empty
+ * segment of at most ROUTE_MAX_PARAM_LEN - 1 bytes. ROUTE_BAD_METHOD when the path matches some
+ * route but not with this method; `allow` (may be NULL) then lists the methods that would. */
+enum route_match router_match(const struct web_route *table, size_t n, const char *method,
+                              const char *path, const struct web_route **out,
+                              struct route_params *params, char *allow, size_t allow_size);
+/* The captured value named `name`, or NULL. */
+const char *route_param(const struct route_params *p, const char *name);
+
+/* ---- forms (form.c) ---- */
+
+#define WEB_FORM_MAX_FIELDS 16
+
+struct web_form {
+    size_t n;
+    struct {
+        char *name;
+        char *value; /* decoded, NUL-terminated (a NUL inside makes the form malformed) */
+        size_t len;
+    } f[WEB_FORM_MAX_FIELDS];
+};
+
+/* Parses application/x-www-form-urlencoded `body`. CAD_EINVAL (with a message) for a malformed
+ * escape, a NUL byte, a repeated field name, more than WEB_FORM_MAX_FIELDS fields or a field name
+ * longer than 64 bytes. The form is empty after a failure. */
+int web_form_parse(const char *body, size_t len, struct web_form *out);
+/* The value of `name`, or NULL when absent. */
+const char *web_form_get(const struct web_form *f, const char *name);
+/* Wipes every value (one may be a key) and frees. */
+void web_form_free(struct web_form *f);
+
+/* ---- tokens (token.c) ---- */
+
+/* base64url without padding of n bytes into out (4*ceil(n/3) + 1 bytes suffice). */
+void base64url_encode(const unsigned char *in, size_t n, char *out);
+/* A fresh 256-bit token. */
+int web_token_new(char out[WEB_TOKEN_LEN + 1]);
+/* True when `s` has the shape of a token: exactly WEB_TOKEN_LEN base64url characters. */
+bool web_token_wellformed(const char *s);
+/* SHA-256 of the token text, lower-case hex. */
+void web_token_hash(const char *token, char out[2 * 32 + 1]);
+
+/* ---- onboarding links (link.c) ---- */
+
+struct web_link {
+    char tenant_id[TENANT_ID_MAX];
+    char hash[65];   /* SHA-256 of the token */
+    char hash12[13]; /* its first 12 hex digits: what logs and audit records show */
+    int64_t expires_ms;
+};
+
+/* The live link for `token`. CAD_ENOTFOUND, with one message for every case, when the token is
+ * malformed, unknown, expired or revoked, so the answer reveals nothing about which. */
+int web_link_resolve(store *st, const char *token, int64_t now_ms, struct web_link *out);
+
+/* ---- CSRF (csrf.c) ---- */
+
+/* base64url(HMAC-SHA256(server key, "cadence-csrf/1|" + link hash)): bound to one onboarding link,
+ * valid as long as the link is. */
+void web_csrf_token(const cad_secret *server_key, const char *link_hash,
+                    char out[WEB_TOKEN_LEN + 1]);
+/* Constant-time check of a submitted token (NULL = missing). */
+bool web_csrf_check(const cad_secret *server_key, const char *link_hash, const char *given);
+/* Reads data_dir/web.key (32 random bytes, mode 0600), creating it on first use. */
+int web_server_key_load(const char *data_dir, cad_secret **out);
+
+/* ---- throttle (throttle.c) ---- */
+
+typedef struct web_throttle web_throttle;
+
+/* Attempts per key are counted over a sliding `window_ms`; a key's limit is given with each hit
+ * and is at most `max_hits`. Remembers at most `max_keys` keys (the least recently used one is
+ * forgotten first). */
+int web_throttle_new(web_throttle **out, int max_hits, int64_t window_ms, size_t max_keys);
+void web_throttle_free(web_throttle *t);
+/* Records one attempt at `now_ms` against every key in `keys` when each of them has had fewer than
+ * limits[i] attempts in the window, and returns true; otherwise records nothing, sets *retry_ms
+ * (may be NULL) to how long until every key has room again, and returns false. Thread-safe. */
+bool web_throttle_hit(web_throttle *t, const char *const *keys, const int *limits, size_t n,
+                      int64_t now_ms, int64_t *retry_ms);
+/* The Verify limits the server was started with (per link, per client address). */
+struct web_verify_limits {
+    int per_link, per_address;
+};
+
+/* ---- requests (server.c) and pages ---- */
+
+struct web_server;
+
+struct web_req {
+    struct web_server *srv;
+    const char *method;
+    const char *path;
+    const struct web_route *route;
+    struct route_params params;
+    const char *client; /* the peer's address as text */
+    const char *body;   /* NULL for a GET */
+    size_t body_len;
+    struct web_form form; /* for ROUTE_BODY routes: the parsed body, CSRF already checked */
+    store *st;            /* this thread's store (NULL when it cannot be opened) */
+    vault *v;             /* this thread's vault (opened by web_req_vault) */
+    struct web_link link; /* for ROUTE_TOKEN routes: the resolved link */
+
+    /* the response, filled by the handler */
+    int status;
+    const char *content_type; /* default text/html; charset=utf-8 */
+    const char *location;     /* for 303 */
+    const char *cache;        /* Cache-Control; default no-store */
+    int retry_after_s;        /* > 0 adds Retry-After */
+    const char *allow;        /* for 405: the methods the path answers */
+    struct wbuf out;
+};
+
+/* This thread's vault, opened on first use; NULL (and a 503 page written) on failure. */
+vault *web_req_vault(struct web_req *r);
+/* The server key (for CSRF tokens) and the Verify throttle. */
+const cad_secret *web_server_key(const struct web_server *srv);
+web_throttle *web_verify_throttle(const struct web_server *srv, struct web_verify_limits *limits);
+
+/* A whole page: head, header bar, the body fragment built by `body_fn`, footer. */
+void page_begin(struct web_req *r, const char *title);
+void page_end(struct web_req *r);
+/* A short complete page with a heading and a sentence (errors: 404, 403, 413, ...). */
+void page_message(struct web_req *r, int status, const char *title, const char *text);
+
+/* Handlers (onboard.c, help.c, server.c). */
+void onboard_get(struct web_req *r);
+void onboard_step_get(struct web_req *r);
+void onboard_details_post(struct web_req *r);
+void onboard_verify_post(struct web_req *r);
+void onboard_skip_post(struct web_req *r);
+void onboard_extras_post(struct web_req *r);
+void help_klaviyo_get(struct web_req *r);
+
+#endif
