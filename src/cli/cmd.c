@@ -30,6 +30,8 @@ static const struct cmd_entry *const cmd_table[] = {
     &cmd_operator_add_entry,
     &cmd_operator_list_entry,
     &cmd_serve_entry,
+    &cmd_mail_list_entry,
+    &cmd_mail_send_entry,
 };
 
 store *cli_store(struct cli_ctx *ctx)
