@@ -11,5 +11,6 @@ function(cad_embed)
             -P ${CMAKE_SOURCE_DIR}/cmake/embed-run.cmake
     VERBATIM
     DEPENDS ${E_FILES} ${CMAKE_SOURCE_DIR}/cmake/embed-run.cmake
-    COMMENT "Embedding ${E_SYMBOL}")
+    COMMENT "Embedding ${E_SYMBOL}"
+    VERBATIM)
 endfunction()
