@@ -11,6 +11,5 @@ function(cad_embed)
             -P ${CMAKE_SOURCE_DIR}/cmake/embed-run.cmake
     VERBATIM
     DEPENDS ${E_FILES} ${CMAKE_SOURCE_DIR}/cmake/embed-run.cmake
-    COMMENT "Embedding ${E_SYMBOL}"
-    VERBATIM)
+    COMMENT "Embedding ${E_SYMBOL}")
 endfunction()
