@@ -358,6 +358,10 @@ void klaviyo_client_free(klaviyo_client *c)
     struct call *call = c->head;
     while (call) {
         struct call *next = call->next;
+        /* A request on the wire gets its outcome recorded as abandoned, not left open. */
+        if (call->state == CALL_IN_FLIGHT)
+            audit_call_end(c->st, call->intent_seq, 0, time_mono_ms() - call->started_ms, NULL,
+                           "abandoned: the client was closed before a response came");
         call_free(call);
         call = next;
     }

@@ -4,6 +4,7 @@
  * client's base URL is refused, so a hostile or broken response cannot make the client send the
  * key to another host.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,11 +36,15 @@ int klaviyo_pager_next(struct klaviyo_pager *p, struct klaviyo_result *res)
     json_t *next = json_object_get(json_object_get(res->doc, "links"), "next");
     if (json_is_string(next) && *json_string_value(next)) {
         const char *url = json_string_value(next);
-        if (!klaviyo_same_origin(klaviyo_client_config(p->client)->base_url, url))
-            return cad_fail(CAD_EPERM,
-                            "refused to follow links.next to another host than %s: the key is "
-                            "sent only there",
-                            klaviyo_client_config(p->client)->base_url);
+        if (!klaviyo_same_origin(klaviyo_client_config(p->client)->base_url, url)) {
+            res->rc = cad_fail(CAD_EPERM,
+                               "refused to follow links.next to another host than %s: the key is "
+                               "sent only there",
+                               klaviyo_client_config(p->client)->base_url);
+            res->outcome = KLAVIYO_OUT_REFUSED;
+            snprintf(res->message, sizeof res->message, "%s", cad_errmsg());
+            return res->rc;
+        }
         if (!(p->next = strdup(url)))
             return cad_fail(CAD_ENOMEM, "out of memory");
     } else if (next && !json_is_null(next)) {

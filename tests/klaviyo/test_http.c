@@ -819,6 +819,8 @@ static void test_pagination_follows_next(void **state)
     /* A links.next on another host is refused before anything is sent there. */
     assert_int_equal(klaviyo_pager_init(&p, c, "/api/lists?evil=1"), CAD_OK);
     assert_int_equal(klaviyo_pager_next(&p, &res), CAD_EPERM);
+    assert_int_equal(res.outcome, KLAVIYO_OUT_REFUSED);
+    assert_non_null(strstr(res.message, "another host"));
     klaviyo_result_clear(&res);
     assert_int_equal(klaviyo_pager_next(&p, &res), 0);
     klaviyo_pager_free(&p);
