@@ -26,6 +26,12 @@
 #include <jansson.h>
 #include <stddef.h>
 
+/* Size limits per file: JSON, HTML and text files; images (Klaviyo's own limit, 5 MB); and
+ * catalog/items.json or items.csv. A larger file is reported, never read past the limit. */
+#define BUNDLE_MAX_TEXT_BYTES    ((size_t)1 << 20)
+#define BUNDLE_MAX_IMAGE_BYTES   ((size_t)5 << 20)
+#define BUNDLE_MAX_CATALOG_BYTES ((size_t)64 << 20)
+
 /* In dependency order: a kind only refers to kinds before it (tags come last because a tag file
  * lists what it tags). */
 enum asset_kind {
