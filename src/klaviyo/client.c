@@ -60,7 +60,7 @@ struct call {
     const struct kspec_op *op;
     klaviyo_done_fn done;
     void *ctx;
-    struct call *parent; /* this call is the 401 re-check of `parent` */
+    bool is_recheck; /* the GET /api/accounts that confirms or clears a 401 */
 
     int attempt;
     int64_t not_before_ms;
@@ -99,6 +99,7 @@ struct klaviyo_client {
     struct call *head, *tail;
     size_t pending, in_flight;
     bool revoked;
+    bool recheck_pending; /* a 401 re-check is queued or on the wire */
     bool in_callback;
 };
 
@@ -857,6 +858,11 @@ static int64_t dispatch(klaviyo_client *c)
             call = next;
             continue;
         }
+        /* While a 401 is being re-checked nothing else goes out with the key. */
+        if (c->recheck_pending && !call->is_recheck) {
+            call = next;
+            continue;
+        }
         int64_t now = time_mono_ms();
         if (call->not_before_ms > now) {
             int64_t w = call->not_before_ms - now;
@@ -927,7 +933,7 @@ static void describe_error(const struct klaviyo_error *e, char *out, size_t outs
         snprintf(out, outsz, "%s", e->detail[0] ? e->detail : e->title[0] ? e->title : e->code);
 }
 
-static void recheck_done(klaviyo_client *c, struct call *recheck, const struct klaviyo_verdict *v);
+static void recheck_done(klaviyo_client *c, struct call *chk, const struct klaviyo_verdict *v);
 
 static void complete(klaviyo_client *c, struct call *call, CURLcode code)
 {
@@ -1018,7 +1024,7 @@ static void complete(klaviyo_client *c, struct call *call, CURLcode code)
         call->resp_cap = call->resp_len = 0;
     }
 
-    if (call->parent) {
+    if (call->is_recheck) {
         recheck_done(c, call, &v);
         return;
     }
@@ -1050,7 +1056,17 @@ static void complete(klaviyo_client *c, struct call *call, CURLcode code)
         finish(c, call, KLAVIYO_OUT_OK);
         return;
     case KLAVIYO_CLASS_AUTH: {
-        /* One 401 is not proof: confirm with one GET /api/accounts before calling it revoked. */
+        /* One 401 is not proof: confirm with one GET /api/accounts before calling it revoked.
+         * Calls that get a 401 while a re-check is pending wait for that same re-check. */
+        if (c->revoked) {
+            textf(r->message, sizeof r->message,
+                  "Klaviyo rejected the key (401); it was already found revoked");
+            finish(c, call, KLAVIYO_OUT_REVOKED);
+            return;
+        }
+        call->state = CALL_AWAITING_RECHECK;
+        if (c->recheck_pending)
+            return;
         struct klaviyo_request rq = {
             .method = "GET", .target = ACCOUNTS_PATH, .actor = call->actor};
         int rc;
@@ -1061,8 +1077,8 @@ static void complete(klaviyo_client *c, struct call *call, CURLcode code)
             finish(c, call, KLAVIYO_OUT_AUTH_FAILED_ONCE);
             return;
         }
-        chk->parent = call;
-        call->state = CALL_AWAITING_RECHECK;
+        chk->is_recheck = true;
+        c->recheck_pending = true;
         enqueue(c, chk);
         return;
     }
@@ -1126,28 +1142,38 @@ static void complete(klaviyo_client *c, struct call *call, CURLcode code)
 
 static void recheck_done(klaviyo_client *c, struct call *chk, const struct klaviyo_verdict *v)
 {
-    struct call *parent = chk->parent;
-    struct klaviyo_result *r = &parent->res;
-    r->attempts += chk->res.attempts;
+    int chk_attempts = chk->res.attempts;
     unlink_call(c, chk);
     call_free(chk);
-    r->last_class = KLAVIYO_CLASS_AUTH;
-    char d[600] = "";
-    if (r->has_error)
-        describe_error(&r->error, d, sizeof d);
-    if (v->cls == KLAVIYO_CLASS_AUTH) {
-        textf(r->message, sizeof r->message,
-              "Klaviyo rejected the key (401%s%s), and again on a re-check: it is wrong or was "
-              "revoked",
-              d[0] ? ": " : "", d);
-        finish(c, parent, KLAVIYO_OUT_REVOKED);
-    } else {
-        textf(r->message, sizeof r->message,
-              "Klaviyo rejected the key once (401%s%s) but the re-check %s; not treated as "
-              "revoked",
-              d[0] ? ": " : "", d,
-              v->cls == KLAVIYO_CLASS_OK ? "succeeded" : "did not get an answer");
-        finish(c, parent, KLAVIYO_OUT_AUTH_FAILED_ONCE);
+    c->recheck_pending = false;
+    bool confirmed = v->cls == KLAVIYO_CLASS_AUTH;
+    struct call *call = c->head;
+    while (call) {
+        struct call *next = call->next;
+        if (call->state != CALL_AWAITING_RECHECK) {
+            call = next;
+            continue;
+        }
+        struct klaviyo_result *r = &call->res;
+        r->attempts += chk_attempts;
+        r->last_class = KLAVIYO_CLASS_AUTH;
+        char d[600] = "";
+        if (r->has_error)
+            describe_error(&r->error, d, sizeof d);
+        if (confirmed)
+            textf(r->message, sizeof r->message,
+                  "Klaviyo rejected the key (401%s%s), and again on a re-check: it is wrong or "
+                  "was revoked",
+                  d[0] ? ": " : "", d);
+        else
+            textf(r->message, sizeof r->message,
+                  "Klaviyo rejected the key once (401%s%s) but the re-check %s; not treated as "
+                  "revoked",
+                  d[0] ? ": " : "", d,
+                  v->cls == KLAVIYO_CLASS_OK ? "succeeded" : "did not get an answer");
+        /* A callback may submit new calls (appended at the tail) but not free the client. */
+        finish(c, call, confirmed ? KLAVIYO_OUT_REVOKED : KLAVIYO_OUT_AUTH_FAILED_ONCE);
+        call = next;
     }
 }
 
@@ -1231,6 +1257,13 @@ static void sync_done(void *ctx, const struct klaviyo_result *r)
 int klaviyo_call(klaviyo_client *c, const struct klaviyo_request *req, struct klaviyo_result *res)
 {
     memset(res, 0, sizeof *res);
+    if (c->in_callback) {
+        res->rc = cad_fail(CAD_ESTATE, "klaviyo_call cannot run inside a completion callback "
+                                       "(use klaviyo_submit there)");
+        res->outcome = KLAVIYO_OUT_REFUSED;
+        snprintf(res->message, sizeof res->message, "%s", cad_errmsg());
+        return res->rc;
+    }
     struct sync_state s = {res, false};
     int rc = klaviyo_submit(c, req, sync_done, &s);
     if (rc) {

@@ -408,6 +408,8 @@ static void test_get_503_then_200_is_retried(void **state)
     assert_string_equal(f->srv.reqs[0].target, "/api/lists?page%5Bsize%5D=10");
     klaviyo_result_clear(&res);
     klaviyo_client_free(c);
+    fflush(f->logf);
+    assert_non_null(strstr(f->log, "event=klaviyo.retry")); /* the log scan has something to scan */
 
     struct trail t;
     trail_get(f, &t);
@@ -930,6 +932,86 @@ static void test_async_many(void **state)
     assert_int_equal(t.n, 20);
 }
 
+/* ---- concurrency: one re-check for many 401s; pacing by the rate limiter ---- */
+
+struct outcome_count {
+    int revoked, other;
+};
+
+static void note_outcome(void *ctx, const struct klaviyo_result *r)
+{
+    struct outcome_count *o = ctx;
+    if (r->outcome == KLAVIYO_OUT_REVOKED)
+        o->revoked++;
+    else
+        o->other++;
+}
+
+static void test_many_401s_one_recheck(void **state)
+{
+    struct fx *f = *state;
+    klaviyo_client *c = client_for(f, h_401_always);
+    struct outcome_count o = {0};
+    const char *targets[] = {"/api/lists", "/api/segments", "/api/templates",
+                             "/api/tags",  "/api/flows",    "/api/forms"};
+    for (int i = 0; i < 6; i++) {
+        struct klaviyo_request rq = {.method = "GET", .target = targets[i]};
+        assert_int_equal(klaviyo_submit(c, &rq, note_outcome, &o), CAD_OK);
+    }
+    assert_int_equal(klaviyo_run(c, -1), CAD_OK);
+    assert_int_equal(o.revoked, 6);
+    assert_int_equal(o.other, 0);
+    int accounts = 0;
+    for (int i = 0; i < srv_count(&f->srv); i++)
+        accounts += strcmp(f->srv.reqs[i].target, "/api/accounts") == 0;
+    assert_int_equal(accounts, 1);
+    /* At most max_in_flight (4) went out before the revocation was known; the rest never. */
+    assert_true(srv_count(&f->srv) <= 4 + 1);
+    klaviyo_client_free(c);
+}
+
+static void test_rate_limiter_paces(void **state)
+{
+    struct fx *f = *state;
+    klaviyo_client *c = client_for(f, h_ok);
+    int ok = 0;
+    /* GET /api/webhooks is limited to 1 per second (burst): three take two seconds at least. */
+    for (int i = 0; i < 3; i++) {
+        struct klaviyo_request rq = {.method = "GET", .target = "/api/webhooks"};
+        assert_int_equal(klaviyo_submit(c, &rq, count_done, &ok), CAD_OK);
+    }
+    assert_int_equal(klaviyo_run(c, -1), CAD_OK);
+    assert_int_equal(ok, 3);
+    assert_int_equal(srv_count(&f->srv), 3);
+    for (int i = 1; i < 3; i++)
+        assert_true(f->srv.reqs[i].at_ms - f->srv.reqs[i - 1].at_ms >= 1000);
+    klaviyo_client_free(c);
+}
+
+static void call_inside(void *ctx, const struct klaviyo_result *r)
+{
+    (void)r;
+    klaviyo_client *c = ctx;
+    struct klaviyo_request rq = {.method = "GET", .target = "/api/lists"};
+    struct klaviyo_result inner;
+    assert_int_equal(klaviyo_call(c, &rq, &inner), CAD_ESTATE);
+    assert_int_equal(klaviyo_run(c, 0), CAD_ESTATE);
+    klaviyo_result_clear(&inner);
+    /* Submitting from a callback is how a plan chains its steps. */
+    assert_int_equal(klaviyo_submit(c, &rq, NULL, NULL), CAD_OK);
+}
+
+static void test_callback_rules(void **state)
+{
+    struct fx *f = *state;
+    klaviyo_client *c = client_for(f, h_ok);
+    struct klaviyo_request rq = {.method = "GET", .target = "/api/lists"};
+    assert_int_equal(klaviyo_submit(c, &rq, call_inside, c), CAD_OK);
+    assert_int_equal(klaviyo_run(c, -1), CAD_OK);
+    assert_int_equal(srv_count(&f->srv), 2);
+    klaviyo_client_free(c);
+}
+
 /* ---- verification ---- */
 
 static char *h_verify(struct srv *s, const struct req *r, int n)
@@ -1098,6 +1180,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pagination_follows_next, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unreachable_and_timeouts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_many, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_401s_one_recheck, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rate_limiter_paces, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_callback_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_missing_scopes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_outcomes, setup, teardown),
         cmocka_unit_test(test_config_from_env),
