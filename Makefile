@@ -29,17 +29,16 @@ fuzz-build: deps
 	@CC=clang $(CMAKE_GEN) -B $(FUZZ) -DCMAKE_BUILD_TYPE=Debug -DCADENCE_FUZZ=ON >/dev/null
 	@cmake --build $(FUZZ) -j$(JOBS) --target fuzzers -- --no-print-directory
 
-# Until the web server lands (the onboarding issue), `make run` sets everything up on the
-# embedded defaults (SQLite, local master key) and says what to do next.
+# Sets up the data directory on the embedded defaults (SQLite, local master key), then serves the
+# onboarding pages. `cadence serve` prints the URL, and on a fresh data directory how to create
+# the first admin. Issue a brand's link with `cadence tenant link TENANT`.
 run: build
 	@$(BUILD)/cadence init
 	@echo
-	@echo "Cadence is set up in $(CADENCE_DATA). Next:"
+	@echo "Starting Cadence on http://$${CADENCE_LISTEN:-127.0.0.1:8080} (Ctrl-C stops it). Next, in another shell:"
 	@echo "  $(BUILD)/cadence tenant add --name \"Acme Outdoors\" --email ops@acme.example"
-	@echo "  $(BUILD)/cadence key set acme-outdoors < key.txt     # the key from stdin, never argv"
-	@echo "  $(BUILD)/cadence key show acme-outdoors"
-	@echo "  $(BUILD)/cadence audit verify"
-	@echo "  $(BUILD)/cadence --help"
+	@echo "  $(BUILD)/cadence tenant link acme-outdoors      # the brand's onboarding link"
+	@exec $(BUILD)/cadence serve --listen $${CADENCE_LISTEN:-127.0.0.1:8080}
 
 # The whole suite: sanitizer build under CTest (unit + end-to-end + contract), valgrind over the
 # unit tests, a short fuzz run of every target, and the linters.

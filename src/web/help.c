@@ -52,7 +52,14 @@ static bool is_number_line(struct line l)
     return true;
 }
 
-/* Blocks are runs of non-empty lines; a line holding only a step number is a block of its own. */
+static bool starts(struct line l, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return l.n >= n && memcmp(l.s, prefix, n) == 0;
+}
+
+/* Blocks are runs of non-empty lines; a line holding only a step number is a block of its own,
+ * and an address line ("klaviyo.com...") starts a block (the illustration's). */
 static void split(const char *text, size_t len, struct doc *d)
 {
     int nl = 0;
@@ -73,7 +80,7 @@ static void split(const char *text, size_t len, struct doc *d)
         }
         bool num = is_number_line(l);
         d->lines[nl] = l;
-        if (!open || num) {
+        if (!open || num || starts(l, "klaviyo.com")) {
             d->b[d->nb].l = &d->lines[nl];
             d->b[d->nb].n = 0;
             d->nb++;
@@ -82,12 +89,6 @@ static void split(const char *text, size_t len, struct doc *d)
         nl++;
         open = !num;
     }
-}
-
-static bool starts(struct line l, const char *prefix)
-{
-    size_t n = strlen(prefix);
-    return l.n >= n && memcmp(l.s, prefix, n) == 0;
 }
 
 static bool all_caps(const struct block *b)
@@ -115,12 +116,17 @@ static bool camel_run(const struct block *b)
     return caps >= 3;
 }
 
+/* The longest line's length in characters (UTF-8 code points). */
 static size_t block_width(const struct block *b)
 {
     size_t w = 0;
-    for (int i = 0; i < b->n; i++)
-        if (b->l[i].n > w)
-            w = b->l[i].n;
+    for (int i = 0; i < b->n; i++) {
+        size_t chars = 0;
+        for (size_t k = 0; k < b->l[i].n; k++)
+            chars += ((unsigned char)b->l[i].s[k] & 0xc0) != 0x80;
+        if (chars > w)
+            w = chars;
+    }
     return w;
 }
 
