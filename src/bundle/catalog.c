@@ -93,8 +93,9 @@ static void optional_url(struct loader *l, const struct item_loc *w, json_t *ite
         item_err(l, w, key, "\"%s\" must be an http:// or https:// URL", key);
 }
 
-/* Checks one item's attributes and adds it (takes item). */
-static void add_item(struct loader *l, const struct item_loc *w, json_t *item)
+/* Checks one item's attributes and adds it unless it or an earlier step (`bad`) found a
+ * problem (takes item). */
+static void add_item(struct loader *l, const struct item_loc *w, json_t *item, bool bad)
 {
     size_t before = l->n_errors;
     const char *k;
@@ -161,7 +162,7 @@ static void add_item(struct loader *l, const struct item_loc *w, json_t *item)
             item_err(l, w, "custom_metadata", "\"custom_metadata\" is over Klaviyo's 100 KB limit");
         free(s);
     }
-    if (l->n_errors != before || !ext || problem) {
+    if (bad || l->n_errors != before || !ext || problem) {
         json_decref(item);
         return;
     }
@@ -191,7 +192,7 @@ void catalog_load_json(struct loader *l, const char *file, json_t *root)
             continue;
         }
         json_incref(item);
-        add_item(l, &w, item);
+        add_item(l, &w, item, false);
     }
     json_decref(root);
 }
@@ -346,8 +347,10 @@ static bool header_known(const char *h)
     return false;
 }
 
-/* One CSV record into an item object; NULL after reporting a cell problem. */
-static json_t *row_item(struct loader *l, const struct item_loc *w, struct csv_row *row)
+/* One CSV record into an item object (cells that do not convert are reported, left out and
+ * make *bad true); NULL when out of memory. */
+static json_t *row_item(struct loader *l, const struct item_loc *w, struct csv_row *row,
+                        bool *bad_out)
 {
     json_t *item = json_object();
     if (!item) {
@@ -397,10 +400,7 @@ static json_t *row_item(struct loader *l, const struct item_loc *w, struct csv_r
         if (!v || json_object_set_new(item, h, v) != 0)
             l->oom = true;
     }
-    if (bad) {
-        json_decref(item);
-        return NULL;
-    }
+    *bad_out = bad;
     return item;
 }
 
@@ -492,9 +492,10 @@ void catalog_load_csv(struct loader *l, const char *file, const char *buf, size_
                              .cols = cols,
                              .lines = lines,
                              .ncols = header.n};
-        json_t *item = row_item(l, &w, &row);
+        bool bad = false;
+        json_t *item = row_item(l, &w, &row, &bad);
         if (item)
-            add_item(l, &w, item);
+            add_item(l, &w, item, bad);
     }
     if (rc == -2)
         l->oom = true;

@@ -682,7 +682,7 @@ static void check_flow(struct vctx *v, json_t *root)
             enum asset_kind k = refs_kind(id);
             enum asset_kind want = strcmp(type, "list") == 0 ? ASSET_LIST : ASSET_SEGMENT;
             if (k != ASSET_KIND_COUNT && k != want)
-                verr(v, p, "a %s trigger names a %s; write %s", type, asset_kind_name(want), ex);
+                verr(v, p, "a %s trigger names a %s; write %s", type, asset_kind_name(k), ex);
         }
     }
     json_t *actions =
