@@ -36,7 +36,7 @@
 #include "common/util.h"
 #include "klaviyo/ratelimit.h"
 
-#define RESPONSE_MAX   (64u * 1024u * 1024u)
+#define RESPONSE_MAX   ((size_t)64 * 1024 * 1024)
 #define AUTH_PREFIX    "Authorization: Klaviyo-API-Key "
 #define HDR_REVISION   "revision: " KLAVIYO_REVISION
 #define HDR_ACCEPT     "Accept: application/vnd.api+json"
@@ -919,7 +919,7 @@ static bool pre_send_error(CURLcode rc)
 static void net_reason(struct call *call, CURLcode code, char *out, size_t outsz)
 {
     if (call->resp_overflow)
-        snprintf(out, outsz, "the response was larger than %u bytes", RESPONSE_MAX);
+        snprintf(out, outsz, "the response was larger than %zu bytes", RESPONSE_MAX);
     else
         snprintf(out, outsz, "%s", call->errbuf[0] ? call->errbuf : curl_easy_strerror(code));
     log_redact(out);

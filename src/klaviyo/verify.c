@@ -268,7 +268,7 @@ int klaviyo_verify_key(store *st, const struct klaviyo_config *cfg, const char *
             textf(worst_msg, sizeof worst_msg, "%s", out->scopes[i].detail);
         }
     }
-    if ((rc = klaviyo_run(c, -1))) {
+    if (klaviyo_run(c, -1) != CAD_OK) {
         rc = done(out, KLAVIYO_VERIFY_FAILED, "%s", cad_errmsg());
         goto out;
     }
