@@ -52,6 +52,13 @@ int store_schema_latest(const store *st)
     return st->latest;
 }
 
+static int row_flag(void *ctx, const store_row *row)
+{
+    (void)row;
+    *(bool *)ctx = true;
+    return 0;
+}
+
 static int migrate(store *st)
 {
     int rc = st->be->exec_script(st->h, "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -69,13 +76,23 @@ static int migrate(store *st)
                         "%d; it was written by a newer Cadence. Run that version, or restore a "
                         "backup made before the upgrade",
                         current, st->latest);
+    /* Every embedded migration not yet recorded is applied, in order, each in its own write
+     * transaction that also checks (under the lock) that no other process applied it first. A
+     * gap (a migration added below one already applied) is filled rather than skipped. */
     for (const struct cad_embedded *m = st->be->migrations; m->name; m++) {
         int num = migration_number(m->name);
-        if (num <= current)
-            continue;
+        bool applied = false;
         if ((rc = store_begin(st)))
             return rc;
-        rc = st->be->exec_script(st->h, (const char *)m->data);
+        rc = store_query(st, "SELECT 1 FROM schema_migrations WHERE version = $1",
+                         SV_ARGS(SV_INT(num)), row_flag, &applied);
+        if (rc == CAD_OK && applied) {
+            if ((rc = store_commit(st)))
+                return rc;
+            continue;
+        }
+        if (rc == CAD_OK)
+            rc = st->be->exec_script(st->h, (const char *)m->data);
         if (rc == CAD_OK)
             rc = store_exec(st,
                             "INSERT INTO schema_migrations(version, name, applied_ms) "

@@ -73,6 +73,19 @@ static void test_newer_schema_refused(void **state)
     assert_null(f->st);
 }
 
+/* A migration missing below the highest one applied (a gap) is applied, not skipped: here the
+ * record of 0001 is removed, so reopening runs 0001 again, which fails on its existing tables. */
+static void test_gap_in_migrations_is_filled(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_exec(f->st, "DELETE FROM schema_migrations WHERE version = 1", SV_NONE),
+                     CAD_OK);
+    store_close(f->st);
+    f->st = NULL;
+    assert_int_equal(store_open(&f->st, f->path), CAD_EIO);
+    assert_non_null(strstr(cad_errmsg(), "migration 0001_foundation.sql failed"));
+}
+
 static void test_placeholders_by_number(void **state)
 {
     struct fixture *f = *state;
@@ -134,6 +147,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_migrations_recorded_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gap_in_migrations_is_filled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_placeholders_by_number, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nested_transactions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_constraint_is_eexist, setup, teardown),
