@@ -68,6 +68,8 @@ struct call {
     int64_t started_ms;
     CURL *easy;
     char errbuf[CURL_ERROR_SIZE];
+    char *ctype_line;             /* "Content-Type: multipart/..." when not JSON:API */
+    struct curl_slist hdr_own[6]; /* the client's body headers with that Content-Type */
 
     /* The current response. */
     char *resp;
@@ -349,6 +351,7 @@ static void call_free(struct call *call)
     free(call->body);
     free(call->actor);
     free(call->resp);
+    free(call->ctype_line);
     free(call);
 }
 
@@ -493,6 +496,17 @@ int klaviyo_request_check(const klaviyo_client *c, const struct klaviyo_request 
         return cad_fail(CAD_EINVAL, "the request's body is missing");
     if (req->body && strcmp(req->method, "GET") == 0)
         return cad_fail(CAD_EINVAL, "a GET has no body");
+    if (req->content_type) {
+        const char *mp = "multipart/form-data; boundary=";
+        size_t n = strlen(mp);
+        if (!req->body || strncmp(req->content_type, mp, n) != 0 || !req->content_type[n] ||
+            strlen(req->content_type) > 200)
+            return cad_fail(CAD_EINVAL,
+                            "a body is JSON:API or multipart/form-data with a boundary");
+        for (const unsigned char *p = (const unsigned char *)req->content_type; *p; p++)
+            if (*p < 0x20 || *p >= 0x7f)
+                return cad_fail(CAD_EINVAL, "the content type holds a control character");
+    }
     char *path = NULL;
     int rc = resolve_target(c, req->target, NULL, &path);
     if (rc)
@@ -534,6 +548,18 @@ static struct call *call_new(klaviyo_client *c, const struct klaviyo_request *re
         memcpy(call->body, req->body, req->body_len);
         call->body[req->body_len] = '\0';
         call->body_len = req->body_len;
+    }
+    if (req->content_type) {
+        if (asprintf(&call->ctype_line, "Content-Type: %s", req->content_type) < 0) {
+            call->ctype_line = NULL;
+            *rc = cad_fail(CAD_ENOMEM, "out of memory");
+            goto fail;
+        }
+        /* The client's body headers, with this Content-Type in place of JSON:API's. */
+        char *lines[6];
+        for (size_t i = 0; i < 6; i++)
+            lines[i] = c->hdr_body[i].data == c->h_ctype ? call->ctype_line : c->hdr_body[i].data;
+        link_headers(call->hdr_own, lines, 6);
     }
     return call;
 fail:
@@ -804,7 +830,7 @@ static int start_attempt(klaviyo_client *c, struct call *call)
     curl_easy_setopt(e, CURLOPT_HEADERDATA, call);
     curl_easy_setopt(e, CURLOPT_PRIVATE, call);
     if (call->body) {
-        curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->hdr_body);
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, call->ctype_line ? call->hdr_own : c->hdr_body);
         curl_easy_setopt(e, CURLOPT_POST, 1L);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)call->body_len);
         curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);

@@ -88,6 +88,9 @@ struct klaviyo_request {
      * (checked in one place, klaviyo_request_check). NULL for reads. */
     const char *write_authorization;
     const char *actor; /* overrides the client's actor for the audit record; NULL = client's */
+    /* Content-Type of the body: NULL = application/vnd.api+json; otherwise only
+     * "multipart/form-data; boundary=..." (POST /api/image-upload) is accepted. */
+    const char *content_type;
 };
 
 enum klaviyo_outcome {

@@ -724,6 +724,51 @@ static void test_400_permanent_with_detail(void **state)
     klaviyo_client_free(c);
 }
 
+static char *h_created(struct srv *s, const struct req *r, int n)
+{
+    (void)s;
+    (void)r;
+    (void)n;
+    return japi(201, NULL, "{\"data\":{\"type\":\"image\",\"id\":\"7\"}}");
+}
+
+static void test_multipart_image_upload(void **state)
+{
+    struct fx *f = *state;
+    klaviyo_client *c = client_for(f, h_created);
+    const char *body = "--b0undary\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nlogo\r\n"
+                       "--b0undary--\r\n";
+    struct klaviyo_request rq = {.method = "POST",
+                                 .target = "/api/image-upload",
+                                 .body = body,
+                                 .body_len = strlen(body),
+                                 .write_authorization = "step",
+                                 .content_type = "multipart/form-data; boundary=b0undary"};
+    struct klaviyo_result res;
+    assert_int_equal(klaviyo_call(c, &rq, &res), CAD_OK);
+    assert_int_equal(res.http_status, 201);
+    klaviyo_result_clear(&res);
+    const char *h = f->srv.reqs[0].headers;
+    assert_non_null(strstr(h, "Content-Type: multipart/form-data; boundary=b0undary\r\n"));
+    int ctypes = 0;
+    for (const char *p = strstr(h, "Content-Type:"); p; p = strstr(p + 1, "Content-Type:"))
+        ctypes++;
+    assert_int_equal(ctypes, 1);
+    char auth[128];
+    snprintf(auth, sizeof auth, "Authorization: Klaviyo-API-Key %s\r\n", f->keytext);
+    assert_non_null(strstr(h, auth));
+    assert_string_equal(f->srv.reqs[0].body, body);
+    /* Anything else as a content type is refused unsent. */
+    rq.content_type = "text/plain\r\nX-Evil: 1";
+    assert_int_equal(klaviyo_call(c, &rq, &res), CAD_EINVAL);
+    klaviyo_result_clear(&res);
+    rq.content_type = "application/json";
+    assert_int_equal(klaviyo_call(c, &rq, &res), CAD_EINVAL);
+    klaviyo_result_clear(&res);
+    assert_int_equal(srv_count(&f->srv), 1);
+    klaviyo_client_free(c);
+}
+
 /* ---- the write guard and refusals ---- */
 
 static void test_write_guard_refuses_without_network(void **state)
@@ -1176,6 +1221,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_403_json_names_scope, setup, teardown),
         cmocka_unit_test_setup_teardown(test_403_html_challenge_transient, setup, teardown),
         cmocka_unit_test_setup_teardown(test_400_permanent_with_detail, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_multipart_image_upload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_guard_refuses_without_network, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pagination_follows_next, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unreachable_and_timeouts, setup, teardown),
