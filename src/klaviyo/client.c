@@ -481,6 +481,30 @@ static int resolve_target(const klaviyo_client *c, const char *target, char **ur
     return CAD_OK;
 }
 
+/* A page[size] above the endpoint's maximum (klaviyo_page_size_max) is refused here rather
+ * than by Klaviyo with a 400 after a spent rate-limit slot. */
+static int page_size_check(const char *target, const char *path)
+{
+    const char *q = strchr(target, '?');
+    int max = klaviyo_page_size_max(path);
+    if (!q || max <= 0)
+        return CAD_OK;
+    static const char *const names[] = {"page%5Bsize%5D=", "page[size]="};
+    for (const char *p = q; *p; p++) {
+        if (p[0] != '?' && p[0] != '&')
+            continue;
+        for (size_t i = 0; i < 2; i++) {
+            size_t n = strlen(names[i]);
+            if (strncasecmp(p + 1, names[i], n) != 0)
+                continue;
+            long v = strtol(p + 1 + n, NULL, 10);
+            if (v < 1 || v > max)
+                return cad_fail(CAD_EINVAL, "page[size] for %s is 1 to %d", path, max);
+        }
+    }
+    return CAD_OK;
+}
+
 int klaviyo_request_check(const klaviyo_client *c, const struct klaviyo_request *req)
 {
     if (!req || !req->method)
@@ -515,6 +539,8 @@ int klaviyo_request_check(const klaviyo_client *c, const struct klaviyo_request 
     if (!op)
         rc = cad_fail(CAD_EINVAL, "%s %s is not an operation of Klaviyo's API (revision %s)",
                       req->method, path, KLAVIYO_REVISION);
+    else
+        rc = page_size_check(req->target, path);
     free(path);
     return rc;
 }

@@ -157,8 +157,9 @@ struct klaviyo_result {
 /* Frees doc and body and zeroes the result. */
 void klaviyo_result_clear(struct klaviyo_result *r);
 
-/* CAD_OK when the request may be sent: a known method, a valid target, and for POST, PATCH and
- * DELETE a non-empty write_authorization. The one place the write guard lives. */
+/* CAD_OK when the request may be sent: a known method, a valid target that is an operation of
+ * Klaviyo's spec, a page[size] within the endpoint's maximum, and for POST, PATCH and DELETE a
+ * non-empty write_authorization. The one place the write guard lives. */
 int klaviyo_request_check(const klaviyo_client *c, const struct klaviyo_request *req);
 
 /* Synchronous call: runs the multi loop (with anything else submitted) until this call completes.

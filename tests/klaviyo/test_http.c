@@ -800,6 +800,9 @@ static void test_write_guard_refuses_without_network(void **state)
         {.method = "GET", .target = "http://127.0.0.2:1/api/lists"},
         {.method = "PUT", .target = "/api/lists"},
         {.method = "GET", .target = "/api/lists\r\nX: y"},
+        {.method = "GET", .target = "/api/lists?page%5Bsize%5D=11"},
+        {.method = "GET", .target = "/api/templates?filter=x&page[size]=50"},
+        {.method = "GET", .target = "/api/flows?page%5bsize%5d=0"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct klaviyo_result res;
