@@ -404,6 +404,27 @@ static bool code_status_ok(const char *s)
     return false;
 }
 
+/* ISO-8601 as the spec writes it ("2030-01-01T00:00:00+00:00"): time_parse() plus a
+ * trailing +HH:MM or -HH:MM offset, which it does not take. */
+static int parse_iso_time(const char *s, int64_t *ms)
+{
+    size_t n = strlen(s);
+    if (n > 6 && (s[n - 6] == '+' || s[n - 6] == '-') && s[n - 3] == ':' && strchr(s, 'T')) {
+        char base[64];
+        int hh, mm;
+        if (n - 6 >= sizeof base || sscanf(s + n - 5, "%2d:%2d", &hh, &mm) != 2)
+            return -1;
+        memcpy(base, s, n - 6);
+        base[n - 6] = 0;
+        if (time_parse(base, ms) != 0)
+            return -1;
+        int64_t off = ((int64_t)hh * 60 + mm) * 60000;
+        *ms += s[n - 6] == '+' ? -off : off;
+        return 0;
+    }
+    return time_parse(s, ms);
+}
+
 static void create_coupon_code(struct sim_req *r)
 {
     json_t *data = japi_body_data(r, "coupon-code", false);
@@ -421,7 +442,7 @@ static void create_coupon_code(struct sim_req *r)
     json_t *exp = json_object_get(in, "expires_at");
     int64_t ms;
     if (exp && !json_is_null(exp) &&
-        (!json_is_string(exp) || time_parse(json_string_value(exp), &ms) != 0))
+        (!json_is_string(exp) || parse_iso_time(json_string_value(exp), &ms) != 0))
         return japi_bad(r, "'expires_at' must be an ISO-8601 datetime.",
                         "/data/attributes/expires_at");
     char id[700];
@@ -467,7 +488,7 @@ static void update_coupon_code(struct sim_req *r)
         return japi_bad(r, "Unknown coupon code status.", "/data/attributes/status");
     json_t *exp = json_object_get(in, "expires_at");
     int64_t ms;
-    if (exp && (!json_is_string(exp) || time_parse(json_string_value(exp), &ms) != 0))
+    if (exp && (!json_is_string(exp) || parse_iso_time(json_string_value(exp), &ms) != 0))
         return japi_bad(r, "'expires_at' must be an ISO-8601 datetime.",
                         "/data/attributes/expires_at");
     japi_copy_keys(json_object_get(o->doc, "attributes"), in, "status,expires_at");
@@ -893,7 +914,25 @@ static void get_webhook_topic(struct sim_req *r)
     japi_reply_doc(r, 200, topic_json(r->params[0]));
 }
 
+/* Profiles are made by bulk import jobs (jobs.c); listing them is what key verification reads
+ * for the profiles scope. */
+static void get_profiles(struct sim_req *r)
+{
+    static const struct japi_list_spec spec = {
+        .type = "profile",
+        .path_prefix = "/api/profiles",
+        .max_size = 100,
+        .default_size = 20,
+        .filters = "id:any[],equals;email:any[],equals;phone_number:any[],equals;external_id:"
+                   "any[],equals",
+        .sorts = "created,email,id,updated",
+        .paginated = true,
+    };
+    japi_list(r, &spec);
+}
+
 const struct sim_route res_misc_routes[] = {
+    {"get_profiles", get_profiles},
     {"create_tag", create_tag},
     {"get_tag", get_tag},
     {"update_tag", update_tag},
