@@ -59,16 +59,24 @@ int asset_kind_parse(const char *s, enum asset_kind *out);
 struct bundle_ref {
     enum asset_kind kind;
     const char *name;
-    const char *pointer; /* JSON pointer of the $ref object within attrs ("" for tag targets) */
+    const char *pointer; /* JSON pointer of the $ref object within attrs ("" for tag targets,
+                            which are the strings of attrs' "targets") */
 };
 
 struct bundle_asset {
     enum asset_kind kind;
     const char *name;
     const char *file; /* path relative to the bundle directory */
-    /* The resource's attributes as Klaviyo expects them, $ref objects left in place. For
-     * templates: {"name","editor_type":"CODE","html","text"?}. For images from a file:
-     * {"name"} (the bytes are in `data`). For tags: {"name","tag_group"?,"targets":[...]}. */
+    /* The resource's attributes as Klaviyo expects them, $ref objects left in place, "name"
+     * set to the asset's name (docs/bundle.md has every kind). For templates:
+     * {"name","editor_type":"CODE","html","text"?}. For images from a file: {"name"} (the bytes
+     * are in `data`); from a URL: {"name","import_from_url","hidden"?}. For tags:
+     * {"name","tag_group"?,"targets":["kind:name",...]}. Coupons have no "name" (Klaviyo's
+     * coupon has none; its id is external_id). Catalog items: create_catalog_item's attributes.
+     * Campaign messages carry relationships.template.data {"$ref":"template:..."}, to be sent
+     * with assign-template after the campaign is created. Webhooks carry "secret_key_env" (the
+     * name of the environment variable holding the secret, read at apply time; the secret is
+     * never in the bundle) and "topics" (the webhook-topics relationship's ids). */
     json_t *attrs;
     const unsigned char *data; /* image bytes (images from a file), else NULL */
     size_t data_len;
@@ -92,16 +100,21 @@ struct bundle {
 struct bundle_error {
     char file[256];    /* relative to the bundle directory; "" for the bundle as a whole */
     char field[256];   /* JSON pointer or CSV column, "" when not about one field */
-    int line, column;  /* 1-based; 0 when not applicable */
+    int line, column;  /* 1-based; 0 when not applicable. Set for JSON syntax errors (jansson's
+                        * position: the end of the bad token), invalid UTF-8 in text files and
+                        * CSV cells (where the cell starts; column counts characters). */
     char message[512]; /* for the operator: what is wrong and what to do */
 };
 
 /* Loads and validates `dir`. On success CAD_OK and *out. On invalid input CAD_EINVAL, *out NULL,
  * and up to max_errors problems in errors[] (*n_errors gets the total found, which may exceed
- * max_errors). Checks include: unknown folders or file types, bad JSON (line and column),
- * missing required attributes and values Klaviyo would reject (per resource), duplicate names
- * within a kind, a $ref to a kind or name that is not in the bundle, dependency cycles, images
- * over 5 MB or not really PNG/JPEG/GIF (by their bytes), catalog rows missing required fields. */
+ * max_errors; errors may be NULL to only count). CAD_ENOTFOUND when dir does not exist,
+ * CAD_ENOMEM when memory ran out; cad_errmsg() sums up in every case. Checks include: unknown
+ * folders or file types, unsafe file names, symlinks leaving the bundle, files over the size
+ * limits, bad JSON (line and column), missing required attributes, wrong types and values Klaviyo
+ * would reject (per resource), duplicate names within a kind, a $ref to a kind or name that is
+ * not in the bundle or that its field cannot take, dependency cycles (named in full), images over
+ * 5 MB or not really PNG/JPEG/GIF (by their bytes), catalog rows missing required fields. */
 int bundle_load(const char *dir, struct bundle **out, struct bundle_error *errors,
                 size_t max_errors, size_t *n_errors);
 void bundle_free(struct bundle *b);

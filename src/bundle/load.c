@@ -877,8 +877,13 @@ int bundle_load(const char *dir, struct bundle **out, struct bundle_error *error
         return cad_fail(code, "no bundle at %s", dir);
     }
     l.root = realpath(dir, NULL);
-    if (!l.root)
-        return cad_fail(CAD_EIO, "cannot resolve %s: %s", dir, strerror(errno));
+    if (!l.root) {
+        int e = errno;
+        loader_error(&l, "", "", 0, 0, "cannot resolve the folder %s: %s", dir, strerror(e));
+        if (n_errors)
+            *n_errors = l.n_errors;
+        return cad_fail(CAD_EIO, "cannot resolve %s: %s", dir, strerror(e));
+    }
 
     size_t n_top;
     struct entry *top = list_dir(&l, "", &n_top);
