@@ -84,8 +84,8 @@ static int cmd_mail_list_exec(struct cli_ctx *ctx, int argc, char **argv)
         if (c == 't') {
             f.tenant_id = optarg;
         } else if (c == 's') {
-            if (strcmp(optarg, "queued") && strcmp(optarg, "sending") && strcmp(optarg, "sent") &&
-                strcmp(optarg, "failed"))
+            if (strcmp(optarg, "queued") != 0 && strcmp(optarg, "sending") != 0 &&
+                strcmp(optarg, "sent") != 0 && strcmp(optarg, "failed") != 0)
                 return cli_usage(&cmd_mail_list_entry,
                                  "--status takes queued, sending, sent or failed");
             f.status = optarg;

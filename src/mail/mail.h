@@ -5,10 +5,11 @@
  * mail_deliver_pending() later delivers what is due, over SMTP with libcurl when an SMTP server is
  * configured, otherwise as an RFC 5322 .eml file per message in the data directory (the embedded
  * default). Every attempt is recorded in the audit log as a call (action "mail.send", actor
- * "system", method "SMTP" or "EML"): the intent before the message leaves, the outcome after,
- * with the message kind and outbox id in the detail and the SHA-256 of the exact message as the
- * payload hash. Bodies are never logged, listed or put into an error message: an onboarding link
- * is a credential-like token URL.
+ * "system", method "SMTP" or "EML", request id = the Message-ID): the intent before the message
+ * leaves, the outcome ("mail.send.result", SMTP reply code) after, with the message kind and
+ * outbox id in both details and the SHA-256 of the exact message as the payload hash. Bodies are
+ * never logged, listed or put into an error message: an onboarding link is a credential-like token
+ * URL.
  *
  * Delivery and crashes. A message is claimed ('sending', attempts + 1, sending_ms) and its intent
  * recorded in one transaction before it is handed over; its Message-ID is generated at the first
@@ -24,8 +25,10 @@
  *    length of one SMTP transaction) no message is sent twice. A message interrupted
  *    max_attempts times is marked failed rather than resent forever.
  * Failed attempts are retried with exponential backoff (mail_backoff_ms) until max_attempts, then
- * the message is 'failed'. A permanent SMTP refusal (5xx for the sender, recipient or data) fails
- * it at once; a refused login is retried, since it is a configuration error the operator can fix.
+ * the message is 'failed'. A row that no longer makes a valid message (edited in the database)
+ * fails on its own without holding up the rest. A permanent SMTP refusal (5xx for the sender,
+ * recipient or data) fails it at once; a refused login is retried, since it is a configuration
+ * error the operator can fix.
  *
  * Headers are built here and nowhere else: CR, LF and other control characters in any header
  * value are refused (header injection), non-ASCII subjects and display names are RFC 2047
@@ -50,7 +53,7 @@ int mail_kind_parse(const char *s, enum mail_kind *out);
 
 /* Limits checked by mail_queue(). */
 #define MAIL_SUBJECT_MAX 300
-#define MAIL_BODY_MAX    (64 * 1024)
+#define MAIL_BODY_MAX    65536
 #define MAIL_DEDUPE_MAX  200
 #define MAIL_ADDR_MAX    254
 

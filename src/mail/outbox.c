@@ -136,9 +136,9 @@ void mail_config_defaults(struct mail_config *out, const char *data_dir)
     snprintf(out->from, sizeof out->from, "%s", MAIL_FROM_DEFAULT);
     snprintf(out->outbox_dir, sizeof out->outbox_dir, "%s/outbox", data_dir ? data_dir : ".");
     out->max_attempts = 8;
-    out->backoff_base_ms = 60 * 1000;
-    out->backoff_max_ms = 6 * 3600 * 1000;
-    out->sending_lease_ms = 10 * 60 * 1000;
+    out->backoff_base_ms = 60LL * 1000;
+    out->backoff_max_ms = 6LL * 3600 * 1000;
+    out->sending_lease_ms = 10LL * 60 * 1000;
     out->timeout_s = 60;
 }
 
@@ -375,6 +375,31 @@ static int give_up_interrupted(store *st, const struct due *d, int64_t now, int6
     return store_commit(st);
 }
 
+/* Fails a claimed row whose stored values mail_format_message() refused (cad_errmsg() says
+ * why), with its audit record, in the caller's transaction. */
+static int fail_unbuildable(store *st, int64_t id, const char *tenant_id, const char *kind,
+                            int64_t now)
+{
+    char err[512], detail[700];
+    snprintf(err, sizeof err, "cannot build the message: %s", cad_errmsg());
+    snprintf(detail, sizeof detail, "kind=%s outbox=%" PRId64 " failed: %s", kind, id, err);
+    int rc =
+        store_exec(st,
+                   "UPDATE outbox SET status = 'failed', last_error = $2, next_attempt_ms = $3 "
+                   "WHERE id = $1",
+                   SV_ARGS(SV_INT(id), SV_TEXT(err), SV_INT(now)));
+    struct audit_entry e = {.tenant_id = tenant_id,
+                            .actor = AUDIT_ACTOR_SYSTEM,
+                            .action = "mail.send",
+                            .duration_ms = -1,
+                            .detail = detail};
+    if (!rc)
+        rc = audit_append(st, &e, NULL);
+    if (!rc)
+        cad_log(LOG_ERROR, "mail.failed", "outbox=%" PRId64 " error=\"%s\"", id, err);
+    return rc;
+}
+
 static int deliver_one(store *st, const struct mail_config *cfg, const char *from_addr,
                        const struct due *d, int64_t now, int64_t stale_before,
                        struct mail_deliver_result *res)
@@ -410,6 +435,20 @@ static int deliver_one(store *st, const struct mail_config *cfg, const char *fro
     /* The Date is the claim time; a resend carries its own. */
     if (!rc)
         rc = mail_format_message(cfg->from, r.to, r.subject, r.body, r.message_id, now, &msg, &len);
+    if (rc == CAD_EINVAL) {
+        /* A row that cannot become a message (changed behind mail_queue's back) fails on its own
+         * instead of stopping the rest of the outbox. */
+        rc = fail_unbuildable(st, d->id, r.tenant_id, r.kind, now);
+        free_row(&r);
+        if (rc) {
+            store_rollback(st);
+            return rc;
+        }
+        if ((rc = store_commit(st)))
+            return rc;
+        res->failed++;
+        return CAD_OK;
+    }
     bool smtp = cfg->smtp_url[0] != '\0';
     char endpoint[600], detail[AUDIT_DETAIL_MAX];
     if (smtp) {

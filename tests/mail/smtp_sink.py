@@ -56,7 +56,7 @@ class Authenticator:
     def __call__(self, server, session, envelope, mechanism, auth_data):
         ok = (isinstance(auth_data, LoginPassword) and auth_data.login == self.user
               and auth_data.password == self.password)
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)
 
 
 async def main():

@@ -782,6 +782,33 @@ static void test_bad_config_claims_nothing(void **state)
         sql_int(fx->st, "SELECT COUNT(*) FROM audit_log WHERE action LIKE $1", "mail.%"), 0);
 }
 
+static void test_unbuildable_row_fails_alone(void **state)
+{
+    struct fixture *fx = *state;
+    int64_t good = queue(fx->st, "k:good", "brand@acme.example", "Fine", "B\n");
+    int64_t bad = queue(fx->st, "k:bad", "brand@acme.example", "Fine too", "B\n");
+    /* Someone edits the database directly and puts a header into the subject. */
+    assert_int_equal(store_exec(fx->st,
+                                "UPDATE outbox SET subject = 'x' || char(13) || char(10) || "
+                                "'Bcc: v@evil.example' WHERE id = $1",
+                                SV_ARGS(SV_INT(bad))),
+                     CAD_OK);
+    struct mail_deliver_result r;
+    assert_int_equal(mail_deliver_pending(fx->st, &fx->cfg, T0, &r), CAD_OK);
+    assert_int_equal(r.sent, 1);
+    assert_int_equal(r.failed, 1);
+    assert_string_equal(get_row(fx->st, good).status, "sent");
+    struct row rb = get_row(fx->st, bad);
+    assert_string_equal(rb.status, "failed");
+    assert_non_null(strstr(rb.last_error, "line break"));
+    assert_int_equal(count_files(fx->cfg.outbox_dir, ".eml"), 1);
+    assert_int_equal(sql_int(fx->st,
+                             "SELECT COUNT(*) FROM audit_log WHERE action = 'mail.send' AND "
+                             "detail LIKE $1",
+                             "kind=key_request outbox=2 failed: cannot build%"),
+                     1);
+}
+
 static void test_smtp_url_check(void **state)
 {
     (void)state;
@@ -861,9 +888,17 @@ static int sink_start(struct fixture *fx, int port, const char *user, const char
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        /* The server's own chatter goes to DIR/sink.log, not into the test's output. */
+        char logpath[800];
+        snprintf(logpath, sizeof logpath, "%s/sink.log", fx->sink_dir);
         int devnull = open("/dev/null", O_RDONLY);
+        int logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0600);
         if (devnull >= 0)
             dup2(devnull, 0);
+        if (logfd >= 0) {
+            dup2(logfd, 1);
+            dup2(logfd, 2);
+        }
         if (user)
             execl("/usr/bin/python3", "python3", MAIL_SINK_PY, fx->sink_dir, "--port", port_arg,
                   "--user", user, "--password-file", pwfile, (char *)NULL);
@@ -885,9 +920,9 @@ static int sink_start(struct fixture *fx, int port, const char *user, const char
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid) {
             fx->sink = 0;
-            fail_msg("the SMTP sink exited (status %d) before listening: is python3-aiosmtpd "
-                     "installed (scripts/install-deps.sh)?",
-                     status);
+            fail_msg("the SMTP sink exited (status %d) before listening (see %s/sink.log): is "
+                     "python3-aiosmtpd installed (scripts/install-deps.sh)?",
+                     status, fx->sink_dir);
         }
         usleep(50 * 1000);
     }
@@ -1050,6 +1085,7 @@ static void test_smtp_real_server(void **state)
     assert_int_equal(r.retrying, 1);
     struct row rf = get_row(fx->st, f);
     assert_string_equal(rf.status, "queued");
+    assert_non_null(strstr(rf.last_error, "Login denied"));
     assert_null(strstr(rf.last_error, bad));
     assert_int_equal(sql_int(fx->st,
                              "SELECT COUNT(*) FROM audit_log WHERE detail LIKE $1 OR "
@@ -1072,6 +1108,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_eml_written_once_atomically, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backoff_schedule, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_config_claims_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unbuildable_row_fails_alone, setup, teardown),
         cmocka_unit_test(test_smtp_url_check),
         cmocka_unit_test_setup_teardown(test_config_from_env, setup, teardown),
         cmocka_unit_test_setup_teardown(test_smtp_real_server, setup, teardown),
