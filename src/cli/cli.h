@@ -44,6 +44,9 @@ extern const struct cmd_entry cmd_audit_list_entry, cmd_audit_verify_entry,
 extern const struct cmd_entry cmd_operator_add_entry, cmd_operator_list_entry;
 extern const struct cmd_entry cmd_serve_entry;
 extern const struct cmd_entry cmd_mail_list_entry, cmd_mail_send_entry;
+extern const struct cmd_entry cmd_plan_create_entry, cmd_plan_show_entry, cmd_plan_list_entry,
+    cmd_plan_cancel_entry, cmd_plan_confirm_entry, cmd_plan_apply_entry, cmd_plan_resume_entry;
+extern const struct cmd_entry cmd_campaign_send_entry;
 
 /* Runs the command named by argv[1] (and argv[2] for a group); returns the exit status. */
 int cli_dispatch(struct cli_ctx *ctx, int argc, char **argv);

@@ -32,6 +32,14 @@ static const struct cmd_entry *const cmd_table[] = {
     &cmd_serve_entry,
     &cmd_mail_list_entry,
     &cmd_mail_send_entry,
+    &cmd_plan_create_entry,
+    &cmd_plan_show_entry,
+    &cmd_plan_list_entry,
+    &cmd_plan_confirm_entry,
+    &cmd_plan_apply_entry,
+    &cmd_plan_resume_entry,
+    &cmd_plan_cancel_entry,
+    &cmd_campaign_send_entry,
 };
 
 store *cli_store(struct cli_ctx *ctx)
