@@ -769,6 +769,36 @@ static void test_multipart_image_upload(void **state)
     klaviyo_client_free(c);
 }
 
+/* A hostile or buggy answer that echoes the key: it must not reach the audit log, the log or
+ * the message shown to people (the teardown scans the database and the log). */
+static char *h_echo_key(struct srv *s, const struct req *r, int n)
+{
+    (void)r;
+    (void)n;
+    char detail[256];
+    snprintf(detail, sizeof detail, "bad key %s", (const char *)s->ctx);
+    return japi_error(400, "invalid", detail);
+}
+
+static void test_echoed_key_is_masked(void **state)
+{
+    struct fx *f = *state;
+    klaviyo_client *c = client_for(f, h_echo_key);
+    f->srv.ctx = f->keytext;
+    struct klaviyo_request rq = {.method = "GET", .target = "/api/lists"};
+    struct klaviyo_result res;
+    assert_int_equal(klaviyo_call(c, &rq, &res), CAD_EREMOTE);
+    assert_null(strstr(res.message, f->keytext + 3));
+    assert_non_null(strstr(res.message, "bad key pk_"));
+    assert_null(strstr(cad_errmsg(), f->keytext + 3));
+    klaviyo_result_clear(&res);
+    klaviyo_client_free(c);
+    struct trail t;
+    trail_get(f, &t);
+    assert_int_equal(t.n, 1);
+    assert_null(strstr(t.detail[0], f->keytext + 3));
+}
+
 /* ---- the write guard and refusals ---- */
 
 static void test_write_guard_refuses_without_network(void **state)
@@ -1225,6 +1255,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_403_html_challenge_transient, setup, teardown),
         cmocka_unit_test_setup_teardown(test_400_permanent_with_detail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_multipart_image_upload, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_echoed_key_is_masked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_guard_refuses_without_network, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pagination_follows_next, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unreachable_and_timeouts, setup, teardown),
