@@ -290,7 +290,9 @@ int klaviyo_client_new(klaviyo_client **out, store *st, const char *tenant_id, c
         rc = cad_fail(CAD_ENOMEM, "out of memory");
         goto fail;
     }
-    if ((rc = ratelimit_new(&c->rl, RATELIMIT_DEFAULT_MARGIN_MS)))
+    if (c->cfg.shared_ratelimit)
+        c->rl = c->cfg.shared_ratelimit;
+    else if ((rc = ratelimit_new(&c->rl, RATELIMIT_DEFAULT_MARGIN_MS)))
         goto fail;
     if (c->cfg.rate_scale != 1.0) {
         c->scaled_ops = calloc(kspec_ops_count, sizeof *c->scaled_ops);
@@ -372,7 +374,8 @@ void klaviyo_client_free(klaviyo_client *c)
     if (c->multi)
         curl_multi_cleanup(c->multi);
     secret_free(c->auth);
-    ratelimit_free(c->rl);
+    if (!c->cfg.shared_ratelimit)
+        ratelimit_free(c->rl);
     free(c->scaled_ops);
     free(c->tenant_id);
     free(c->actor);

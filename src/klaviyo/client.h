@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 #include "common/secret.h"
+#include "klaviyo/ratelimit.h"
 #include "kspec/kspec.h"
 #include "store/store.h"
 
@@ -54,6 +55,10 @@ struct klaviyo_config {
      * It exists only so tests can pace against an emulator whose clock runs N times faster
      * (cadence-klaviyo-sim --time-scale N); against Klaviyo it must stay 1. */
     double rate_scale;
+    /* A rate limiter shared by every client of the process (borrowed; it is thread-safe), so
+     * that two clients of one tenant never spend the same quota twice. NULL: the client makes
+     * its own. Limits are kept per tenant id and operation. */
+    ratelimit *shared_ratelimit;
 };
 
 /* Defaults, then the environment variables named above. CAD_EINVAL (with the variable's name) for

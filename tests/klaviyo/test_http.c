@@ -33,6 +33,7 @@
 #include "common/util.h"
 #include "keyfmt/keyfmt.h"
 #include "klaviyo/client.h"
+#include "klaviyo/ratelimit.h"
 #include "klaviyo/verify.h"
 #include "testutil.h"
 
@@ -1066,6 +1067,31 @@ static void test_rate_limiter_paces(void **state)
     klaviyo_client_free(c);
 }
 
+static void test_shared_rate_limiter(void **state)
+{
+    struct fx *f = *state;
+    klaviyo_client *a = client_for(f, h_ok);
+    klaviyo_client_free(a);
+    ratelimit *rl;
+    assert_int_equal(ratelimit_new(&rl, RATELIMIT_DEFAULT_MARGIN_MS), CAD_OK);
+    struct klaviyo_config cfg = f->cfg;
+    cfg.shared_ratelimit = rl;
+    klaviyo_client *b;
+    assert_int_equal(klaviyo_client_new(&a, f->st, "acme", "system", f->key, &cfg), CAD_OK);
+    assert_int_equal(klaviyo_client_new(&b, f->st, "acme", "system", f->key, &cfg), CAD_OK);
+    struct klaviyo_request rq = {.method = "GET", .target = "/api/webhooks"};
+    struct klaviyo_result res;
+    assert_int_equal(klaviyo_call(a, &rq, &res), CAD_OK);
+    klaviyo_result_clear(&res);
+    assert_int_equal(klaviyo_call(b, &rq, &res), CAD_OK); /* the same 1/s budget */
+    klaviyo_result_clear(&res);
+    assert_int_equal(srv_count(&f->srv), 2);
+    assert_true(f->srv.reqs[1].at_ms - f->srv.reqs[0].at_ms >= 1000);
+    klaviyo_client_free(a);
+    klaviyo_client_free(b);
+    ratelimit_free(rl);
+}
+
 static void call_inside(void *ctx, const struct klaviyo_result *r)
 {
     (void)r;
@@ -1262,6 +1288,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_async_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_401s_one_recheck, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rate_limiter_paces, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shared_rate_limiter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_callback_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_missing_scopes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_outcomes, setup, teardown),
