@@ -15,9 +15,10 @@
 #include <string.h>
 
 #include "bundle/bundle_int.h"
+#include "common/util.h"
 
 #define META_PREFIX "custom_metadata."
-#define META_MAX    (100 * 1024)
+#define META_MAX    ((size_t)100 * 1024)
 
 static const char *const item_keys[] = {"external_id", "integration_type", "title",
                                         "price",       "catalog_type",     "description",
@@ -274,7 +275,6 @@ static int csv_read(struct loader *l, const char *file, struct csv *c, struct cs
                     csv_advance(c);
                 } else {
                     csv_advance(c);
-                    quoted = false;
                     if (c->pos < c->len && c->buf[c->pos] != ',' && c->buf[c->pos] != '\n' &&
                         c->buf[c->pos] != '\r') {
                         free(t);
@@ -339,8 +339,8 @@ static int csv_read(struct loader *l, const char *file, struct csv *c, struct cs
 static bool header_known(const char *h)
 {
     if (strncmp(h, META_PREFIX, strlen(META_PREFIX)) == 0)
-        return h[strlen(META_PREFIX)] != '\0';
-    for (size_t i = 0; item_keys[i]; i++) {
+        return strlen(h) > strlen(META_PREFIX);
+    for (size_t i = 0; i + 1 < CAD_ARRAY_LEN(item_keys); i++) {
         if (strcmp(h, item_keys[i]) == 0 && strcmp(h, "custom_metadata") != 0)
             return true;
     }

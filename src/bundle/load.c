@@ -107,14 +107,13 @@ void loader_add_ref(struct loader *l, struct bundle_asset *a, enum asset_kind ki
         return;
     }
     a->refs = nr;
-    char *n = strdup(name), *p = strdup(pointer);
-    if (!n || !p) {
-        free(n);
-        free(p);
+    struct bundle_ref *r = &nr[a->n_refs];
+    r->kind = kind;
+    r->name = strdup(name);
+    r->pointer = strdup(pointer);
+    a->n_refs++;
+    if (!r->name || !r->pointer)
         l->oom = true;
-        return;
-    }
-    nr[a->n_refs++] = (struct bundle_ref){kind, n, p};
 }
 
 void loader_free_refs(const struct bundle_ref *refs, size_t n)
@@ -681,7 +680,7 @@ static size_t **resolve(struct loader *l)
     }
     for (size_t i = 0; i < l->n_assets; i++) {
         struct bundle_asset *a = &l->assets[i];
-        edges[i] = malloc((a->n_refs ? a->n_refs : 1) * sizeof **edges);
+        edges[i] = calloc(a->n_refs ? a->n_refs : 1, sizeof **edges);
         if (!edges[i]) {
             l->oom = true;
             continue;
@@ -744,7 +743,7 @@ static size_t order_assets(struct loader *l, size_t **edges, size_t *order)
                 size_t v = edges[u][next[u]++];
                 if (v == SIZE_MAX || color[v] == 2)
                     continue;
-                if (color[v] == 0) {
+                if (color[v] == 0 && depth < n) {
                     color[v] = 1;
                     stack[depth++] = v;
                     continue;
@@ -752,7 +751,7 @@ static size_t order_assets(struct loader *l, size_t **edges, size_t *order)
                 /* A back edge: the cycle is v ... u on the stack, then v again. */
                 cycles++;
                 size_t from = depth - 1;
-                while (stack[from] != v)
+                while (from > 0 && stack[from] != v)
                     from--;
                 char msg[480];
                 size_t m = 0;
