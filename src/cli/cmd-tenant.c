@@ -13,9 +13,8 @@ static const struct option json_opts[] = {{"json", no_argument, NULL, 'j'}, {0}}
 
 static int cmd_tenant_add_exec(struct cli_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = {{"name", required_argument, NULL, 'n'},
-                                          {"email", required_argument, NULL, 'e'},
-                                          {0}};
+    static const struct option opts[] = {
+        {"name", required_argument, NULL, 'n'}, {"email", required_argument, NULL, 'e'}, {0}};
     const char *name = NULL, *email = NULL;
     int c;
     optind = 1;
@@ -51,8 +50,7 @@ const struct cmd_entry cmd_tenant_add_entry = {
     .exec = cmd_tenant_add_exec,
 };
 
-static bool parse_json_flag(const struct cmd_entry *e, int argc, char **argv, bool *json,
-                            int *rc)
+static bool parse_json_flag(const struct cmd_entry *e, int argc, char **argv, bool *json, int *rc)
 {
     int c;
     optind = 1;
@@ -199,10 +197,19 @@ static int cmd_tenant_paid_exec(struct cli_ctx *ctx, int argc, char **argv)
     store *st = cli_store(ctx);
     if (!st)
         return 1;
-    bool was_paid;
-    if (tenant_confirm_payment(st, ctx->actor, id, &was_paid) != CAD_OK)
+    struct web_payment_result pr;
+    if (web_payment_confirm(st, ctx->actor, id, &pr) != CAD_OK)
         return cli_fail("cannot confirm the payment");
-    printf(was_paid ? "Payment for %s was already confirmed\n" : "Payment for %s confirmed\n", id);
+    printf(pr.was_paid ? "Payment for %s was already confirmed\n" : "Payment for %s confirmed\n",
+           id);
+    if (pr.key_requested)
+        printf("The brand chose to send its Klaviyo key later: a key request with a fresh "
+               "onboarding link is queued to %s (outbox %lld; `cadence mail send` delivers it).\n",
+               pr.to, (long long)pr.mail_id);
+    else if (pr.no_address)
+        printf("The brand chose to send its Klaviyo key later, but the tenant has no email "
+               "address to ask it at; send it a link with `cadence tenant link %s`.\n",
+               id);
     return 0;
 }
 
@@ -210,7 +217,9 @@ const struct cmd_entry cmd_tenant_paid_entry = {
     .group = "tenant",
     .name = "paid",
     .usage = "TENANT",
-    .help = "Confirms the tenant's payment (an admin's step). Idempotent.",
+    .help = "Confirms the tenant's payment (an admin's step). Idempotent. When the brand chose\n"
+            "\"Continue without entering a key\", this also queues an email asking for the key\n"
+            "with a fresh onboarding link (the old link stops working), as the console does.",
     .exec = cmd_tenant_paid_exec,
 };
 
@@ -258,8 +267,9 @@ static int cmd_tenant_link_exec(struct cli_ctx *ctx, int argc, char **argv)
         return cli_fail("cannot issue a link");
     time_format_ms(expires, until, sizeof until);
     printf("%s/onboard/%s\n", base, token);
-    fprintf(stderr, "Onboarding link for %s, valid until %.16s UTC; any earlier link no longer "
-                    "works. Send it to the brand only.\n",
+    fprintf(stderr,
+            "Onboarding link for %s, valid until %.16s UTC; any earlier link no longer "
+            "works. Send it to the brand only.\n",
             id, until);
     memset(token, 0, sizeof token);
     return 0;

@@ -11,6 +11,12 @@
  * (400) and its CSRF token checked (403) -> the handler -> security headers -> the response. Only
  * then does a handler touch stored data, so a rejected request changes nothing.
  *
+ * Console routes (/admin) go the same way, with the session resolved by admin_gate() instead of a
+ * link and CSRF tokens bound to the session (the login form's to a pre-login cookie).
+ *
+ * Request bodies are wiped in libmicrohttpd's own read buffer as soon as they are copied out: a
+ * body may hold a Klaviyo key or a password, and the copy we keep is wiped when freed.
+ *
  * Logs name the route, never the path: the path of an onboarding page is its token. Each worker
  * thread opens its own store and vault on first use (pthread key; closed when the thread ends).
  * Shutdown: SIGTERM/SIGINT are taken by sigwait() in the main thread; the daemon is quiesced (no
@@ -30,6 +36,7 @@
 #include <unistd.h>
 
 #include <microhttpd.h>
+#include <openssl/crypto.h>
 
 #include "common/embed.h"
 #include "common/err.h"
@@ -50,6 +57,8 @@ struct web_server {
     cad_secret *key;
     web_throttle *verify_throttle;
     struct web_verify_limits limits;
+    struct console_config console;
+    char public_url[512];
     pthread_key_t tls;
     pthread_mutex_t mu;
     pthread_cond_t idle;
@@ -90,11 +99,66 @@ static const struct web_route routes[] = {
     {"POST", "/onboard/:token/skip", "onboard_skip", onboard_skip_post, ROUTE_TOKEN | ROUTE_BODY},
     {"POST", "/onboard/:token/extras", "onboard_extras", onboard_extras_post,
      ROUTE_TOKEN | ROUTE_BODY},
+    {"GET", "/admin/login", "admin_login", admin_login_get, 0},
+    {"POST", "/admin/login", "admin_login", admin_login_post, ROUTE_LOGIN | ROUTE_BODY},
+    {"POST", "/admin/logout", "admin_logout", admin_logout_post, ROUTE_ADMIN | ROUTE_BODY},
+    {"GET", "/admin", "admin_tenants", admin_tenants_get, ROUTE_ADMIN},
+    {"GET", "/admin/tenants/:id", "admin_tenant", admin_tenant_get, ROUTE_ADMIN},
+    {"POST", "/admin/tenants/:id/link", "admin_tenant_link", admin_tenant_link_post,
+     ROUTE_ADMIN | ROUTE_BODY},
+    {"POST", "/admin/tenants/:id/paid", "admin_tenant_paid", admin_tenant_paid_post,
+     ROUTE_ADMIN | ROUTE_ADMIN_ONLY | ROUTE_BODY},
+    {"POST", "/admin/tenants/:id/reverify", "admin_tenant_reverify", admin_tenant_reverify_post,
+     ROUTE_ADMIN | ROUTE_BODY},
+    {"GET", "/admin/waiting", "admin_waiting", admin_waiting_get, ROUTE_ADMIN},
+    {"GET", "/admin/operators", "admin_operators", admin_operators_get,
+     ROUTE_ADMIN | ROUTE_ADMIN_ONLY},
+    {"POST", "/admin/operators", "admin_operators", admin_operators_post,
+     ROUTE_ADMIN | ROUTE_ADMIN_ONLY | ROUTE_BODY},
+    {"GET", "/admin/audit", "admin_audit", admin_audit_get, ROUTE_ADMIN},
+    {"GET", "/admin/audit.csv", "admin_audit_csv", admin_audit_csv_get, ROUTE_ADMIN},
+    {"POST", "/admin/audit/verify", "admin_audit_verify", admin_audit_verify_post,
+     ROUTE_ADMIN | ROUTE_BODY},
 };
 
 const cad_secret *web_server_key(const struct web_server *srv)
 {
     return srv->key;
+}
+
+const struct console_config *web_console_config(const struct web_server *srv)
+{
+    return &srv->console;
+}
+
+const char *web_server_public_url(const struct web_server *srv)
+{
+    return srv->public_url;
+}
+
+const char *web_req_query(const struct web_req *r, const char *name)
+{
+    return r->conn ? MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name) : NULL;
+}
+
+const char *web_req_cookie(const struct web_req *r, const char *name)
+{
+    return r->conn ? MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, name) : NULL;
+}
+
+void web_req_set_cookie(struct web_req *r, const char *name, const char *value, int64_t max_age_s)
+{
+    for (size_t i = 0; i < CAD_ARRAY_LEN(r->set_cookie); i++) {
+        if (r->set_cookie[i][0])
+            continue;
+        char age[40] = "";
+        if (max_age_s >= 0)
+            snprintf(age, sizeof age, "; Max-Age=%lld", (long long)max_age_s);
+        snprintf(r->set_cookie[i], sizeof r->set_cookie[i],
+                 "%s=%s; Path=/admin; HttpOnly; SameSite=Strict%s%s", name, value, age,
+                 r->srv->console.secure ? "; Secure" : "");
+        return;
+    }
 }
 
 web_throttle *web_verify_throttle(const struct web_server *srv, struct web_verify_limits *limits)
@@ -267,6 +331,11 @@ static void client_address(struct MHD_Connection *c, char *out, size_t size)
 
 static void add_headers(struct MHD_Response *resp, const struct web_req *r, bool token_page)
 {
+    for (size_t i = 0; i < CAD_ARRAY_LEN(r->set_cookie); i++)
+        if (r->set_cookie[i][0])
+            MHD_add_response_header(resp, "Set-Cookie", r->set_cookie[i]);
+    if (r->disposition)
+        MHD_add_response_header(resp, "Content-Disposition", r->disposition);
     MHD_add_response_header(resp, "Content-Type",
                             r->content_type ? r->content_type : "text/html; charset=utf-8");
     MHD_add_response_header(resp, "Content-Security-Policy", CSP);
@@ -301,7 +370,7 @@ static enum MHD_Result respond(struct MHD_Connection *c, struct web_req *r, stru
     wbuf_free(&r->out);
     if (!resp)
         return MHD_NO;
-    add_headers(resp, r, r->route && (r->route->flags & ROUTE_TOKEN));
+    add_headers(resp, r, r->route && (r->route->flags & (ROUTE_TOKEN | ROUTE_ADMIN | ROUTE_LOGIN)));
     if (close_conn)
         MHD_add_response_header(resp, "Connection", "close");
     if (r->allow)
@@ -331,7 +400,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)version;
     struct web_server *srv = cls;
     struct conn *cs = *con_cls;
-    struct web_req r = {.srv = srv, .method = method, .path = url};
+    struct web_req r = {.srv = srv, .method = method, .path = url, .conn = c};
     char allow[64];
     enum route_match m = router_match(routes, CAD_ARRAY_LEN(routes), method, url, &r.route,
                                       &r.params, allow, sizeof allow);
@@ -372,6 +441,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return MHD_NO;
         if (!cs->too_large && m == ROUTE_FOUND && (r.route->flags & ROUTE_BODY))
             wbuf_put(&cs->body, upload_data, *upload_data_size);
+        /* The bytes may be a key or a password: none stays behind in MHD's read buffer. */
+        OPENSSL_cleanse((void *)upload_data, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
     }
@@ -421,6 +492,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return respond(c, &r, cs, route_name, false);
         }
     }
+    if (r.route->flags & (ROUTE_ADMIN | ROUTE_LOGIN) && !r.st) {
+        page_message(&r, 503, "Temporarily unavailable",
+                     "Cadence cannot reach its database right now. Please try again in a few "
+                     "minutes.");
+        return respond(c, &r, cs, route_name, false);
+    }
     if (r.route->flags & ROUTE_BODY) {
         const char *ct =
             MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -440,7 +517,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             wbuf_free(&cs->body);
             return respond(c, &r, cs, route_name, false);
         }
-        if (!web_csrf_check(srv->key, r.link.hash, web_form_get(&r.form, "csrf"))) {
+        bool csrf_ok = r.route->flags & ROUTE_TOKEN
+                           ? web_csrf_check(srv->key, r.link.hash, web_form_get(&r.form, "csrf"))
+                       : r.route->flags & ROUTE_LOGIN ? admin_login_csrf_ok(&r)
+                                                      : true; /* console: admin_gate() checks */
+        if (!csrf_ok) {
             web_form_free(&r.form);
             wbuf_free(&cs->body);
             page_message(&r, 403, "This form has expired",
@@ -449,7 +530,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return respond(c, &r, cs, route_name, false);
         }
     }
-    r.route->fn(&r);
+    if (!(r.route->flags & ROUTE_ADMIN) || admin_gate(&r))
+        r.route->fn(&r);
     web_form_free(&r.form);
     wbuf_free(&cs->body);
     return respond(c, &r, cs, route_name, false);
@@ -574,6 +656,9 @@ int web_serve(const struct web_config *cfg)
     store_close(st);
     if ((rc = web_server_key_load(cfg->data_dir, &srv.key)))
         return rc;
+    if ((rc = web_public_url(srv.public_url, sizeof srv.public_url)) ||
+        (rc = console_config_from_env(&srv.console, strncmp(srv.public_url, "https://", 8) == 0)))
+        goto out_key;
     srv.limits.per_link = per_link;
     srv.limits.per_address = per_addr;
     if ((rc = web_throttle_new(&srv.verify_throttle, per_link > per_addr ? per_link : per_addr,

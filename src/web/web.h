@@ -1,6 +1,7 @@
 /*
- * The web face of Cadence: `cadence serve` (brand onboarding, the help page, health and metrics)
- * and the onboarding links that open it.
+ * The web face of Cadence: `cadence serve` (brand onboarding, the help page, the operators'
+ * console at /admin, health and metrics), the onboarding links that open it, and confirming a
+ * payment (which may email the brand for its key).
  *
  * The server is libmicrohttpd with a thread pool; each worker thread opens its own store and vault
  * on first use (a store handle is not thread-safe). Everything a request needs besides those is
@@ -46,6 +47,25 @@ int web_serve(const struct web_config *cfg);
  * written to `token` (WEB_TOKEN_LEN + 1 bytes): show it once, store it nowhere. */
 int web_link_issue(store *st, const char *actor, const char *tenant_id, int64_t ttl_ms,
                    char token[WEB_TOKEN_LEN + 1], int64_t *expires_ms);
+
+/* What web_payment_confirm() did. */
+struct web_payment_result {
+    bool was_paid;      /* the payment already was confirmed: nothing changed */
+    bool key_requested; /* a key-request email with a fresh onboarding link was queued */
+    bool no_address;    /* the key is deferred but the tenant has no email address to ask */
+    char to[256];       /* where the key request goes */
+    int64_t mail_id;    /* its outbox id */
+};
+
+/* Confirms the tenant's payment as `actor`. When that changes it and the brand chose to send its
+ * Klaviyo key later (state deferred), it also issues a fresh onboarding link (revoking the old
+ * one) and queues the key-request email carrying it to the brand's contact (the address given in
+ * onboarding, else the tenant's), with a key.request audit record: all in one transaction, so
+ * the payment is never confirmed without its email or the other way round. The one
+ * implementation behind the console's "Confirm payment" and `cadence tenant paid`. The link's
+ * base is $CADENCE_PUBLIC_URL; its lifetime $CADENCE_LINK_TTL_DAYS. */
+int web_payment_confirm(store *st, const char *actor, const char *tenant_id,
+                        struct web_payment_result *out);
 
 /* The link lifetime: $CADENCE_LINK_TTL_DAYS (1..365, default 14) in ms. CAD_EINVAL with the
  * variable's name for a value out of range. */

@@ -45,6 +45,10 @@ typedef void (*web_handler)(struct web_req *req);
 enum {
     ROUTE_BODY = 1u << 0,  /* takes a form body (POST) */
     ROUTE_TOKEN = 1u << 1, /* carries an onboarding token: no-store, link checked first */
+    ROUTE_ADMIN = 1u << 2, /* console: a live session first (else the login page), CSRF bound to
+                              the session, no-store */
+    ROUTE_ADMIN_ONLY = 1u << 3, /* console, and the operator must have the admin role */
+    ROUTE_LOGIN = 1u << 4,      /* the login form: CSRF bound to the pre-login cookie */
 };
 
 struct web_route {
@@ -151,6 +155,32 @@ struct web_verify_limits {
     int per_link, per_address;
 };
 
+/* ---- console sessions (admin_auth.c) ---- */
+
+/* The signed-in operator of a console request. */
+struct console_session {
+    char hash[65]; /* SHA-256 of the cookie value: the session's id in the store */
+    char email[256];
+    enum operator_role role;
+    int64_t created_ms, expires_ms;
+};
+
+/* Cookie names and how long things last, read once at start-up from the environment:
+ * CADENCE_CONSOLE_IDLE_MINUTES (1..1440, default 30), CADENCE_CONSOLE_MAX_HOURS (1..168, default
+ * 12), CADENCE_LOGIN_MAX_FAILURES (per account, 1..100, default 5), CADENCE_LOGIN_PER_ADDRESS
+ * (1..10000, default 20), CADENCE_LOGIN_LOCK_MINUTES (1..1440, default 15). `secure` (an https
+ * public URL) adds the Secure attribute to every cookie. */
+struct console_config {
+    int64_t idle_ms, max_ms;
+    int max_failures, per_address;
+    int64_t lock_ms;
+    bool secure;
+};
+int console_config_from_env(struct console_config *out, bool secure);
+
+#define CONSOLE_COOKIE "cadence_console"
+#define LOGIN_COOKIE   "cadence_login"
+
 /* ---- requests (server.c) and pages ---- */
 
 struct web_server;
@@ -164,10 +194,12 @@ struct web_req {
     const char *client; /* the peer's address as text */
     const char *body;   /* NULL for a GET */
     size_t body_len;
-    struct web_form form; /* for ROUTE_BODY routes: the parsed body, CSRF already checked */
-    store *st;            /* this thread's store (NULL when it cannot be opened) */
-    vault *v;             /* this thread's vault (opened by web_req_vault) */
-    struct web_link link; /* for ROUTE_TOKEN routes: the resolved link */
+    struct web_form form;        /* for ROUTE_BODY routes: the parsed body, CSRF already checked */
+    store *st;                   /* this thread's store (NULL when it cannot be opened) */
+    vault *v;                    /* this thread's vault (opened by web_req_vault) */
+    struct web_link link;        /* for ROUTE_TOKEN routes: the resolved link */
+    void *conn;                  /* the MHD connection (query arguments, cookies) */
+    struct console_session sess; /* for ROUTE_ADMIN routes: the signed-in operator */
 
     /* the response, filled by the handler */
     int status;
@@ -176,13 +208,25 @@ struct web_req {
     const char *cache;        /* Cache-Control; default no-store */
     int retry_after_s;        /* > 0 adds Retry-After */
     const char *allow;        /* for 405: the methods the path answers */
+    const char *disposition;  /* Content-Disposition (downloads) */
+    char set_cookie[2][256];  /* Set-Cookie values ("" = none) */
     struct wbuf out;
 };
+
+/* A query-string argument (decoded by MHD), or NULL. */
+const char *web_req_query(const struct web_req *r, const char *name);
+/* A request cookie, or NULL. */
+const char *web_req_cookie(const struct web_req *r, const char *name);
+/* Adds a Set-Cookie: NAME=VALUE; Path=/admin; HttpOnly; SameSite=Strict (+ Secure behind https),
+ * with Max-Age when max_age_s >= 0 (0 deletes it). */
+void web_req_set_cookie(struct web_req *r, const char *name, const char *value, int64_t max_age_s);
 
 /* This thread's vault, opened on first use; NULL (and a 503 page written) on failure. */
 vault *web_req_vault(struct web_req *r);
 /* The server key (for CSRF tokens) and the Verify throttle. */
 const cad_secret *web_server_key(const struct web_server *srv);
+const struct console_config *web_console_config(const struct web_server *srv);
+const char *web_server_public_url(const struct web_server *srv);
 web_throttle *web_verify_throttle(const struct web_server *srv, struct web_verify_limits *limits);
 
 /* A whole page: head, header bar, the body fragment built by `body_fn`, footer. */
@@ -199,5 +243,36 @@ void onboard_verify_post(struct web_req *r);
 void onboard_skip_post(struct web_req *r);
 void onboard_extras_post(struct web_req *r);
 void help_klaviyo_get(struct web_req *r);
+
+/* The console's gate (admin_auth.c), run by the server before a ROUTE_ADMIN handler: resolves the
+ * session cookie into r->sess and checks the role and (for forms) the CSRF token. Returns false
+ * with the response written (303 to the login page, 403) when the request may not go on. */
+bool admin_gate(struct web_req *r);
+/* The CSRF token of the login form, bound to the pre-login cookie; the check for ROUTE_LOGIN. */
+bool admin_login_csrf_ok(struct web_req *r);
+/* The console's CSRF token for r->sess (43 characters + NUL). */
+void admin_csrf_token(const struct web_req *r, char out[WEB_TOKEN_LEN + 1]);
+
+/* Console handlers (admin_auth.c, admin.c, admin_audit.c). */
+void admin_login_get(struct web_req *r);
+void admin_login_post(struct web_req *r);
+void admin_logout_post(struct web_req *r);
+void admin_tenants_get(struct web_req *r);
+void admin_tenant_get(struct web_req *r);
+void admin_tenant_link_post(struct web_req *r);
+void admin_tenant_paid_post(struct web_req *r);
+void admin_tenant_reverify_post(struct web_req *r);
+void admin_waiting_get(struct web_req *r);
+void admin_operators_get(struct web_req *r);
+void admin_operators_post(struct web_req *r);
+void admin_audit_get(struct web_req *r);
+void admin_audit_csv_get(struct web_req *r);
+void admin_audit_verify_post(struct web_req *r);
+
+/* The console's page frame: the page head and a navigation bar naming the operator. */
+void admin_page_begin(struct web_req *r, const char *title, const char *active);
+void admin_page_end(struct web_req *r);
+/* A hidden CSRF field for a console form. */
+void admin_csrf_field(struct web_req *r);
 
 #endif
