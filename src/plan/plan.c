@@ -134,12 +134,14 @@ int plan_check_bundle(const struct plan_row *p, struct bundle **out)
                         p->bundle_dir, nerr, nerr == 1 ? "" : "s", line, p->id);
     }
     if (strcmp(b->hash, p->bundle_hash) != 0) {
+        char now_hash[65];
+        snprintf(now_hash, sizeof now_hash, "%s", b->hash);
         bundle_free(b);
         return cad_fail(CAD_ESTATE,
                         "the bundle %s changed since plan %s was made (its hash is now %.12s…, "
                         "the plan was made from %.12s…); nothing was changed in Klaviyo: make a "
                         "new plan with `cadence plan create %s %s`",
-                        p->bundle_dir, p->id, b->hash, p->bundle_hash, p->tenant_id, p->bundle_dir);
+                        p->bundle_dir, p->id, now_hash, p->bundle_hash, p->tenant_id, p->bundle_dir);
     }
     if (out)
         *out = b;
