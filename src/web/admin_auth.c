@@ -341,14 +341,19 @@ static void render_login(struct web_req *r, const struct login_view *v)
 
 void admin_login_get(struct web_req *r)
 {
-    if (r->st && session_resolve(r, web_req_cookie(r, CONSOLE_COOKIE)) == CAD_OK) {
-        r->status = 303;
-        r->location = "/admin";
-        return;
-    }
     struct login_view v = {0};
     const char *ended = web_req_query(r, "ended"), *out = web_req_query(r, "out");
-    if (out) {
+    char signed_in[400];
+    if (r->st && session_resolve(r, web_req_cookie(r, CONSOLE_COOKIE)) == CAD_OK) {
+        /* Signing in again is allowed (it starts a new session and ends this one). */
+        snprintf(signed_in, sizeof signed_in,
+                 "You are signed in as %s. Signing in again ends that session and starts a "
+                 "new one; go to /admin to carry on instead.",
+                 r->sess.email);
+        v.notice_title = "Already signed in";
+        v.notice_text = signed_in;
+        v.notice_good = true;
+    } else if (out) {
         v.notice_title = "Signed out";
         v.notice_text = "You have signed out of the console.";
         v.notice_good = true;
