@@ -17,7 +17,7 @@
  * operationId or /api/ path per line, extracted by run.sh).
  *
  * Usage: contract_driver --prism-log FILE --allowlist FILE --referenced FILE --doc FILE
- *                        [--write-doc] [--image FILE]
+ *                        [--write-doc]
  * Environment: CADENCE_KLAVIYO_URL (Prism), CONTRACT_KEY (the emulator account's key).
  */
 #include <jansson.h>
@@ -46,7 +46,6 @@ struct driver {
     klaviyo_client *c;
     int failures;
     int calls; /* requests the client reported sending (attempts) */
-    const char *image_path;
 };
 
 static struct driver D;
@@ -874,7 +873,6 @@ int main(int argc, char **argv)
                         "--doc FILE [--write-doc]\n");
         return 2;
     }
-    D.image_path = arg(argc, argv, "--image");
     log_set_level(LOG_WARN);
     char dir[] = "/tmp/cadence-contract-XXXXXX", db[64];
     if (!mkdtemp(dir)) {
