@@ -13,7 +13,7 @@ command -v jq >/dev/null || { echo "jq is required" >&2; exit 1; }
 
 SCALE=${BENCH_SCALE:-20}
 T=${BENCH_TEMPLATES:-1000} # > 750/min steady, < the emulator's 1,000 templates per account
-L=${BENCH_LISTS:-100}      # < 150/day
+L=${BENCH_LISTS:-70}       # < 75: half of the 150/day cap, so the foreign-usage run stays inside it
 I=${BENCH_ITEMS:-200}      # item creates, then one update of each
 LAT_MIN=50
 LAT_MAX=100
