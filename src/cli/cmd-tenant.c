@@ -250,7 +250,7 @@ const struct cmd_entry cmd_tenant_defer_entry = {
 
 static int cmd_tenant_link_exec(struct cli_ctx *ctx, int argc, char **argv)
 {
-    const char *id;
+    const char *id = NULL;
     int rc = one_tenant_arg(&cmd_tenant_link_entry, argc, argv, &id);
     if (rc)
         return rc;

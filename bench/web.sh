@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# `make bench` (through bench/run.sh), the web part: wrk against `cadence serve` and, in the same
+# run on the same machine, against nginx (Debian's nginx-light, started here on 127.0.0.1 with a
+# temporary configuration) serving the same two things: GET /healthz (nginx: a fixed "ok") and a
+# static asset (/assets/cadence.css, the very file cadence embeds). For each: requests per second,
+# cadence/nginx ratio, p99 latency. Then the resident memory (VmRSS from /proc) of `cadence serve`
+# idle on an empty store, after the load, and idle again with 10,000 tenants in the store (created
+# in one SQL transaction), and after console pages that scan all of them.
+# Figures are printed, never asserted. Everything listens on 127.0.0.1 only; every process started
+# here is stopped by its PID.
+# Usage: bench/web.sh BUILD_DIR. Knobs: BENCH_WEB_SECONDS (10), BENCH_WEB_CONNS (64),
+# BENCH_WEB_THREADS (wrk threads, 2), BENCH_WEB_TENANTS (10000).
+set -u
+BUILD=${1:?usage: bench/web.sh BUILD_DIR}
+root=$(cd "$(dirname "$0")/.." && pwd)
+CADENCE=$BUILD/cadence
+DUR=${BENCH_WEB_SECONDS:-10}
+CONNS=${BENCH_WEB_CONNS:-64}
+WRK_THREADS=${BENCH_WEB_THREADS:-2}
+TENANTS=${BENCH_WEB_TENANTS:-10000}
+[ -x "$CADENCE" ] || { echo "missing $CADENCE (build first)" >&2; exit 1; }
+for tool in wrk nginx sqlite3 curl; do
+    command -v "$tool" >/dev/null || { echo "$tool is required (scripts/install-deps.sh)" >&2; exit 1; }
+done
+
+tmp=$(mktemp -d)
+chmod 755 "$tmp" # nginx's workers (user nobody) read the document root inside it
+serve_pid=
+nginx_pid=
+cleanup() {
+    [ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null
+    [ -n "$nginx_pid" ] && kill "$nginx_pid" 2>/dev/null
+    wait 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+export CADENCE_DATA=$tmp/data
+unset CADENCE_SMTP_URL CADENCE_PUBLIC_URL
+"$CADENCE" init >/dev/null 2>"$tmp/init.err" || { cat "$tmp/init.err" >&2; exit 1; }
+
+start_serve() {
+    "$CADENCE" serve --listen 127.0.0.1:0 >"$tmp/serve.out" 2>"$tmp/serve.err" &
+    serve_pid=$!
+    for _ in $(seq 100); do
+        grep -q '^listening on ' "$tmp/serve.out" 2>/dev/null && break
+        sleep 0.1
+    done
+    CBASE=$(sed -n 's/^listening on \(http:\/\/127\.0\.0\.1:[0-9]*\)$/\1/p' "$tmp/serve.out")
+    [ -n "$CBASE" ] || { echo "cadence serve did not start" >&2; cat "$tmp/serve.err" >&2; exit 1; }
+}
+stop_serve() {
+    kill -TERM "$serve_pid"
+    wait "$serve_pid" 2>/dev/null
+    serve_pid=
+}
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$serve_pid/status"; }
+
+# nginx on a free port: the same stylesheet, and /healthz answered from the configuration.
+mkdir -p "$tmp/nginx/html/assets" "$tmp/nginx/logs"
+cp "$root/src/web/assets/cadence.css" "$tmp/nginx/html/assets/cadence.css"
+NPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cat >"$tmp/nginx/nginx.conf" <<EOF
+worker_processes $(nproc);
+daemon off;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/logs/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $tmp/nginx/body;
+    proxy_temp_path $tmp/nginx/proxy;
+    fastcgi_temp_path $tmp/nginx/fastcgi;
+    uwsgi_temp_path $tmp/nginx/uwsgi;
+    scgi_temp_path $tmp/nginx/scgi;
+    types { text/css css; }
+    server {
+        listen 127.0.0.1:$NPORT;
+        root $tmp/nginx/html;
+        location = /healthz { default_type text/plain; return 200 "ok\n"; }
+    }
+}
+EOF
+nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" 2>"$tmp/nginx/start.err" &
+nginx_pid=$!
+NBASE="http://127.0.0.1:$NPORT"
+for _ in $(seq 50); do
+    curl -s -o /dev/null "$NBASE/healthz" && break
+    sleep 0.1
+done
+curl -s -o /dev/null "$NBASE/healthz" || { echo "nginx did not start" >&2; cat "$tmp/nginx/start.err" >&2; exit 1; }
+
+start_serve
+cmp -s <(curl -s "$CBASE/assets/cadence.css") <(curl -s "$NBASE/assets/cadence.css") ||
+    { echo "cadence and nginx do not serve the same stylesheet" >&2; exit 1; }
+rss_start=$(rss_kib)
+
+# wrk_run URL: "RPS P99_MS"
+wrk_run() {
+    wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DUR}s" --latency "$1" >"$tmp/wrk.out" 2>&1
+    awk '
+        /^Requests\/sec:/ { rps = $2 }
+        $1 == "99%" {
+            v = $2; unit = v; sub(/[0-9.]+/, "", unit); sub(/[a-z]+$/, "", v)
+            ms = unit == "us" ? v / 1000 : unit == "s" ? v * 1000 : v
+        }
+        END { printf "%.0f %.2f\n", rps, ms }' "$tmp/wrk.out"
+}
+
+echo "bench web: wrk -t$WRK_THREADS -c$CONNS -d${DUR}s on $(nproc) cores; cadence serve (4 threads) vs" \
+    "nginx $(nginx -v 2>&1 | sed 's/.*nginx\///') ($(nproc) workers, access log off), same run"
+for target in "healthz:/healthz" "asset:/assets/cadence.css"; do
+    name=${target%%:*}
+    path=${target#*:}
+    read -r c_rps c_p99 < <(wrk_run "$CBASE$path")
+    read -r n_rps n_p99 < <(wrk_run "$NBASE$path")
+    ratio=$(awk -v c="$c_rps" -v n="$n_rps" 'BEGIN { printf "%.2f", (n > 0 ? c / n : 0) }')
+    echo "bench web.$name  cadence ${c_rps} req/s p99 ${c_p99} ms | nginx ${n_rps} req/s p99 ${n_p99} ms |" \
+        "ratio ${ratio}"
+done
+rss_load=$(rss_kib)
+stop_serve
+
+# 10,000 tenants in one transaction, with the rows the console joins (Klaviyo credential state,
+# onboarding progress) in a realistic mix.
+sqlite3 "$CADENCE_DATA/cadence.db" <<EOF
+BEGIN;
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $TENANTS)
+INSERT INTO tenants (id, name, email, created_ms, payment, payment_ms)
+SELECT printf('brand-%05d', i), printf('Brand %05d', i), printf('owner@brand-%05d.test', i),
+       1700000000000 + i, CASE WHEN i % 3 = 0 THEN 'confirmed' ELSE 'awaiting' END,
+       CASE WHEN i % 3 = 0 THEN 1700000000000 + i END FROM n;
+INSERT INTO credentials (tenant_id, kind, state, updated_ms)
+SELECT id, 'klaviyo', CASE created_ms % 4 WHEN 0 THEN 'verified' WHEN 1 THEN 'deferred'
+       WHEN 2 THEN 'none' ELSE 'revoked' END, created_ms FROM tenants WHERE id LIKE 'brand-%';
+INSERT INTO onboarding_progress (tenant_id, brand_name, contact_email, details_ms, updated_ms)
+SELECT id, name, email, created_ms, created_ms FROM tenants WHERE id LIKE 'brand-%' AND created_ms % 2 = 0;
+COMMIT;
+EOF
+count=$(sqlite3 "$CADENCE_DATA/cadence.db" "SELECT COUNT(*) FROM tenants")
+pw="bench-$(head -c 64 /dev/urandom | tr -dc 'a-zA-Z0-9' | head -c 20)"
+printf '%s' "$pw" | "$CADENCE" operator add --email bench@agency.test --role admin >/dev/null 2>&1
+
+start_serve
+curl -s -o /dev/null "$CBASE/healthz"
+rss_idle_big=$(rss_kib)
+jar=$tmp/jar
+csrf=$(curl -s -c "$jar" -b "$jar" "$CBASE/admin/login" | grep -o 'name="csrf" value="[^"]*"' | sed 's/.*value="//;s/"$//')
+curl -s -o /dev/null -c "$jar" -b "$jar" --data-urlencode "csrf=$csrf" \
+    --data-urlencode "email=bench@agency.test" --data-urlencode "password=$pw" "$CBASE/admin/login"
+pages=0
+for q in "q=zzz" "q=brand-09" "page=150" "" ; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -b "$jar" "$CBASE/admin?$q")
+    [ "$code" = 200 ] && pages=$((pages + 1))
+done
+code=$(curl -s -o /dev/null -w '%{http_code}' -b "$jar" "$CBASE/admin/waiting")
+[ "$code" = 200 ] && pages=$((pages + 1))
+rss_pages_big=$(rss_kib)
+stop_serve
+
+echo "bench web.rss  idle, empty store ${rss_start} KiB | after the wrk runs ${rss_load} KiB |" \
+    "idle, ${count} tenants ${rss_idle_big} KiB | after ${pages}/5 console pages over them" \
+    "(searches, last page, waiting list; one includes an Argon2id sign-in, 64 MiB) ${rss_pages_big} KiB"
