@@ -69,7 +69,8 @@ const struct cmd_entry cmd_serve_entry = {
     .name = "serve",
     .usage = "[--listen HOST:PORT] [--threads N]",
     .help = "Serves the brands' onboarding pages (/onboard/<token>), the help page\n"
-            "(/help/klaviyo), /healthz and /metrics. --listen defaults to 127.0.0.1:8080; port 0\n"
+            "(/help/klaviyo), the operators' console (/admin), /healthz and /metrics. --listen "
+            "defaults to 127.0.0.1:8080; port 0\n"
             "picks a free port. Prints \"listening on http://HOST:PORT\" once it accepts\n"
             "connections. SIGTERM or SIGINT stops accepting, lets requests in flight finish and\n"
             "exits 0.\n"
@@ -77,6 +78,11 @@ const struct cmd_entry cmd_serve_entry = {
             "Environment: CADENCE_PUBLIC_URL (the base of onboarding links, default\n"
             "http://127.0.0.1:8080), CADENCE_VERIFY_PER_LINK (Verify attempts per link per 10\n"
             "minutes, default 5), CADENCE_VERIFY_PER_ADDRESS (per client address, default 20),\n"
-            "CADENCE_KLAVIYO_URL (where keys are verified, default https://a.klaviyo.com).",
+            "CADENCE_KLAVIYO_URL (where keys are verified, default https://a.klaviyo.com).\n"
+            "Console: CADENCE_CONSOLE_IDLE_MINUTES (default 30) and CADENCE_CONSOLE_MAX_HOURS\n"
+            "(default 12) end sessions; CADENCE_LOGIN_MAX_FAILURES (per account, default 5) and\n"
+            "CADENCE_LOGIN_PER_ADDRESS (default 20) failed sign-ins lock for\n"
+            "CADENCE_LOGIN_LOCK_MINUTES (default 15). Cookies are Secure when\n"
+            "CADENCE_PUBLIC_URL is https.",
     .exec = cmd_serve_exec,
 };

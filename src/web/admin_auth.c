@@ -467,6 +467,7 @@ static void login_locked(struct web_req *r, struct login_view *v, int64_t until,
     int64_t wait_s = (until - time_now_ms() + 999) / 1000;
     r->retry_after_s = wait_s > 0 ? (int)wait_s : 1;
     render_login(r, v);
+    v->notice_text = NULL; /* it pointed at this frame's text */
 }
 
 void admin_login_post(struct web_req *r)
