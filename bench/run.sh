@@ -87,3 +87,4 @@ echo "bench client.workload  $c1 | $n1 | $n2"
 echo "bench client.workload  $c2 (audit database on tmpfs: pacing without the disk)"
 c3=$(cadence cadence-foreign-0.5 0.5 /tmp)
 echo "bench client.foreign   $c3 (another integration uses half of every window; bound uses the half left)"
+bash "$root/bench/web.sh" "$BUILD" # web: wrk vs nginx, resident memory (bench/web.sh)
