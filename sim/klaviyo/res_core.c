@@ -323,7 +323,7 @@ static void get_lists(struct sim_req *r)
         .path_prefix = "/api/lists",
         .max_size = 10,
         .default_size = 10,
-        .filters = "id:any[],equals,equals[];name:any[],equals,equals[];created:" TS_FILTERS
+        .filters = "id:any[],equals,equals[];name:any[],equals[];created:" TS_FILTERS
                    ";updated:" TS_FILTERS,
         .sorts = "created,id,name,updated",
         .paginated = true,
@@ -482,7 +482,7 @@ static void get_segments(struct sim_req *r)
         .path_prefix = "/api/segments",
         .max_size = 10,
         .default_size = 10,
-        .filters = "id:any[],equals,equals[];name:any[],equals,equals[];is_active:equals;is_"
+        .filters = "id:any[],equals,equals[];name:any[],equals[];is_active:equals;is_"
                    "starred:equals;"
                    "created:" TS_FILTERS ";updated:" TS_FILTERS,
         .sorts = "created,id,name,updated",

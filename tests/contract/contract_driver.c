@@ -234,7 +234,9 @@ static void lists_segments_tags(char *list_id, size_t list_idsz)
                      "{\"data\":{\"type\":\"list\",\"id\":\"%s\",\"attributes\":{\"name\":"
                      "\"Contract list\"}}}",
                      list_id));
-    klaviyo_filter_equals(filter, sizeof filter, "name", "Contract list");
+    /* Lists and segments take name filters with a list value only (x-klaviyo-filters). */
+    const char *list_names[] = {"Contract list"};
+    klaviyo_filter_any(filter, sizeof filter, "name", list_names, 1);
     const char *kv[] = {"filter", filter, "page[size]", "10", NULL};
     klaviyo_target(q, sizeof q, "/api/lists", kv);
     call_drop("GET", q, 200, NULL);
