@@ -20,7 +20,7 @@
 #define MAX_CATALOG_JOB 100
 #define MAX_IN_PROGRESS 500
 #define MAX_PROFILES    10000
-#define MAX_JOB_BYTES   (5u * 1024u * 1024u)
+#define MAX_JOB_BYTES   ((size_t)5 * 1024 * 1024)
 #define TS_FILTERS      "greater-than,greater-or-equal,less-than,less-or-equal,equals"
 
 struct tracked {
@@ -275,7 +275,7 @@ static void bulk_import_profiles(struct sim_req *r)
         char *s = json_dumps(p, JSON_COMPACT);
         size_t n = strlen(s);
         free(s);
-        if (n > 100 * 1024)
+        if (n > (size_t)100 * 1024)
             return japi_bad(r, "A profile may be at most 100KB.", ptr);
     }
     json_t *lists =
@@ -456,10 +456,11 @@ static void finish(struct sim_account *a, struct sim_obj *job)
     else if (strcmp(type, "profile-bulk-import-job") == 0)
         finish_profile_import(a, job);
     else if (strcmp(type, "campaign-send-job") == 0) {
+        /* No campaign under the job's id (c NULL): nothing to mark sent. */
         struct sim_obj *c = store_get(a, "campaign", job->id);
         json_t *ca = c ? json_object_get(c->doc, "attributes") : NULL;
         const char *st = json_string_value(json_object_get(ca, "status"));
-        if (st && strcmp(st, "Sending") == 0) {
+        if (c && st && strcmp(st, "Sending") == 0) {
             json_object_set_new(ca, "status", json_string("Sent"));
             japi_touch(c->doc, NULL, "updated_at", false);
         }

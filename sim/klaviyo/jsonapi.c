@@ -661,7 +661,7 @@ void japi_list(struct sim_req *r, const struct japi_list_spec *spec)
     }
 
     struct sim_table *t = store_table(r->acct, spec->type);
-    struct sim_obj **hits = malloc((t->n + 1) * sizeof *hits);
+    struct sim_obj **hits = malloc((t->n + 1) * sizeof(struct sim_obj *));
     if (!hits)
         abort();
     size_t nh = 0;
@@ -677,7 +677,7 @@ void japi_list(struct sim_req *r, const struct japi_list_spec *spec)
     }
     filter_free(&f);
     if (sc.field)
-        qsort_r(hits, nh, sizeof *hits, sort_cmp, &sc);
+        qsort_r(hits, nh, sizeof(struct sim_obj *), sort_cmp, &sc);
 
     json_t *data = json_array();
     size_t end = nh;

@@ -8,6 +8,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -85,7 +86,8 @@ void sim_id_uuid(char out[37])
 struct sim_account *sim_account_new(const char *org_name)
 {
     struct sim_account *a = calloc(1, sizeof *a);
-    struct sim_account **na = realloc(sim.accounts, (sim.naccounts + 1) * sizeof *na);
+    struct sim_account **na =
+        realloc(sim.accounts, (sim.naccounts + 1) * sizeof(struct sim_account *));
     if (!a || !na)
         abort();
     sim.accounts = na;
@@ -118,7 +120,7 @@ struct sim_key *sim_key_add(struct sim_account *a, const char *key, const char *
         free(k->scopes);
     } else {
         k = calloc(1, sizeof *k);
-        struct sim_key **nk = realloc(sim.keys, (sim.nkeys + 1) * sizeof *nk);
+        struct sim_key **nk = realloc(sim.keys, (sim.nkeys + 1) * sizeof(struct sim_key *));
         if (!k || !nk)
             abort();
         sim.keys = nk;
@@ -196,6 +198,18 @@ static int listen_socket(int port, int *bound_port)
     return fd;
 }
 
+/* A number in [0, INT_MAX] at s (leading blanks and a sign allowed, as strtol takes them);
+ * *end is left just after it. */
+static bool parse_nonneg_int(const char *s, char **end, int *out)
+{
+    errno = 0;
+    long v = strtol(s, end, 10);
+    if (*end == s || errno == ERANGE || v < 0 || v > INT_MAX)
+        return false;
+    *out = (int)v;
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     int port = -1;
@@ -240,12 +254,17 @@ int main(int argc, char **argv)
             if (*end || !(sim.time_scale > 0))
                 return die_usage("--time-scale needs a positive number", v);
         } else if (strcmp(a, "--latency-ms") == 0) {
+            /* MIN-MAX, or one value for both; nothing may follow. */
             int lo, hi;
-            char extra;
-            if (sscanf(v, "%d-%d%c", &lo, &hi, &extra) == 2 && lo >= 0 && hi >= lo) {
+            char *end;
+            if (!parse_nonneg_int(v, &end, &lo))
+                return die_usage("--latency-ms needs MIN-MAX", v);
+            if (*end == '-') {
+                if (!parse_nonneg_int(end + 1, &end, &hi) || *end || hi < lo)
+                    return die_usage("--latency-ms needs MIN-MAX", v);
                 sim.cli_faults.latency_min = lo;
                 sim.cli_faults.latency_max = hi;
-            } else if (sscanf(v, "%d%c", &lo, &extra) == 1 && lo >= 0) {
+            } else if (*end == 0) {
                 sim.cli_faults.latency_min = sim.cli_faults.latency_max = lo;
             } else {
                 return die_usage("--latency-ms needs MIN-MAX", v);

@@ -107,11 +107,13 @@ static void create_campaign(struct sim_req *r)
     if (strategy && !send_strategy_ok(r, strategy))
         return;
     json_t *msgs = json_object_get(json_object_get(in, "campaign-messages"), "data");
-    if (!json_is_array(msgs) || json_array_size(msgs) == 0)
+    size_t n_msgs = json_array_size(msgs);
+    if (!json_is_array(msgs) || n_msgs == 0)
         return japi_bad(r, "'campaign-messages.data' must hold at least one message.",
                         "/data/attributes/campaign-messages");
+    /* At least one message, and each either fails or has a valid channel: channel is set. */
     const char *channel = NULL;
-    for (size_t i = 0; i < json_array_size(msgs); i++) {
+    for (size_t i = 0; i < n_msgs; i++) {
         json_t *m = json_array_get(msgs, i);
         json_t *def = json_object_get(json_object_get(m, "attributes"), "definition");
         const char *ch = json_string_value(json_object_get(def, "channel"));

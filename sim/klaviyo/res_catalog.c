@@ -70,7 +70,7 @@ static int check_common(json_t *in, struct catalog_err *e)
         char *s = json_dumps(md, JSON_COMPACT);
         size_t n = strlen(s);
         free(s);
-        if (n > 100 * 1024)
+        if (n > (size_t)100 * 1024)
             return fail(e, 400, "'custom_metadata' is larger than 100kb.",
                         "/attributes/custom_metadata");
     }

@@ -49,7 +49,8 @@ static bool name_taken(struct sim_account *a, const char *type, const char *name
         struct sim_obj *o = t->items[i];
         const char *n =
             json_string_value(json_object_get(json_object_get(o->doc, "attributes"), "name"));
-        if (!o->deleted && n && strcmp(n, name) == 0 && (!except_id || strcmp(o->id, except_id)))
+        if (!o->deleted && n && strcmp(n, name) == 0 &&
+            (!except_id || strcmp(o->id, except_id) != 0))
             return true;
     }
     return false;
@@ -404,6 +405,19 @@ static bool code_status_ok(const char *s)
     return false;
 }
 
+/* The two characters at s as a number (leading blank or sign allowed, as strtol takes them);
+ * false unless the number fills both. */
+static bool two_digit_field(const char *s, int *out)
+{
+    char buf[3] = {s[0], s[1], 0};
+    char *end;
+    long v = strtol(buf, &end, 10);
+    if (end != buf + 2)
+        return false;
+    *out = (int)v;
+    return true;
+}
+
 /* ISO-8601 as the spec writes it ("2030-01-01T00:00:00+00:00"): time_parse() plus a
  * trailing +HH:MM or -HH:MM offset, which it does not take. */
 static int parse_iso_time(const char *s, int64_t *ms)
@@ -412,7 +426,8 @@ static int parse_iso_time(const char *s, int64_t *ms)
     if (n > 6 && (s[n - 6] == '+' || s[n - 6] == '-') && s[n - 3] == ':' && strchr(s, 'T')) {
         char base[64];
         int hh, mm;
-        if (n - 6 >= sizeof base || sscanf(s + n - 5, "%2d:%2d", &hh, &mm) != 2)
+        if (n - 6 >= sizeof base || !two_digit_field(s + n - 5, &hh) ||
+            !two_digit_field(s + n - 2, &mm))
             return -1;
         memcpy(base, s, n - 6);
         base[n - 6] = 0;
@@ -452,7 +467,7 @@ static void create_coupon_code(struct sim_req *r)
     json_t *doc = japi_new_doc("coupon-code", id);
     json_t *a = json_object_get(doc, "attributes");
     json_object_set_new(a, "unique_code", json_string(code));
-    if (exp && json_is_string(exp)) {
+    if (json_is_string(exp)) {
         json_object_set(a, "expires_at", exp);
     } else {
         char ts[32];

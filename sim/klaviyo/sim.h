@@ -23,8 +23,8 @@
 
 #include "kspec/kspec.h"
 
-#define SIM_MAX_BODY      (10u * 1024u * 1024u)
-#define SIM_MAX_IMAGE     (5u * 1024u * 1024u)
+#define SIM_MAX_BODY      ((size_t)10 * 1024 * 1024)
+#define SIM_MAX_IMAGE     ((size_t)5 * 1024 * 1024)
 #define SIM_MAX_PARAMS    4
 #define SIM_MAX_HEADERS   8
 #define SIM_TEMPLATE_CAP  1000

@@ -34,7 +34,7 @@ static void index_insert(struct sim_table *t, struct sim_obj *o)
 static void index_rebuild(struct sim_table *t, size_t nbuckets)
 {
     free(t->buckets);
-    t->buckets = calloc(nbuckets, sizeof *t->buckets);
+    t->buckets = calloc(nbuckets, sizeof(struct sim_obj *));
     if (!t->buckets)
         abort();
     t->nbuckets = nbuckets;
@@ -80,7 +80,7 @@ struct sim_table *store_table(struct sim_account *a, const char *type)
     for (size_t i = 0; i < a->ntables; i++)
         if (strcmp(a->tables[i]->type, type) == 0)
             return a->tables[i];
-    struct sim_table **nt = realloc(a->tables, (a->ntables + 1) * sizeof *nt);
+    struct sim_table **nt = realloc(a->tables, (a->ntables + 1) * sizeof(struct sim_table *));
     struct sim_table *t = calloc(1, sizeof *t);
     if (!nt || !t)
         abort();
@@ -131,7 +131,7 @@ struct sim_obj *store_put(struct sim_account *a, json_t *doc)
     o->doc = doc;
     if (t->n == t->cap) {
         t->cap = t->cap ? t->cap * 2 : 64;
-        t->items = realloc(t->items, t->cap * sizeof *t->items);
+        t->items = realloc(t->items, t->cap * sizeof(struct sim_obj *));
         if (!t->items)
             abort();
     }

@@ -11,7 +11,7 @@
 #include <stddef.h>
 
 /* The one place the API revision is pinned (the document's info.version). */
-#define KLAVIYO_REVISION "2026-07-15"
+#define KLAVIYO_REVISION         "2026-07-15"
 #define KLAVIYO_DEFAULT_BASE_URL "https://a.klaviyo.com"
 
 struct kspec_op {

@@ -4,6 +4,8 @@
  */
 #include "store/store.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +23,16 @@ struct store {
     int latest;
 };
 
+/* The number a migration's file name starts with ("0003_web.sql" -> 3); 0, as atoi gave, when
+ * it starts with none or one out of int's range. */
 static int migration_number(const char *name)
 {
-    return atoi(name);
+    char *end;
+    errno = 0;
+    long n = strtol(name, &end, 10);
+    if (end == name || errno == ERANGE || n < INT_MIN || n > INT_MAX)
+        return 0;
+    return (int)n;
 }
 
 static int latest_migration(const struct store_backend *be)
