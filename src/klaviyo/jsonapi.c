@@ -286,6 +286,9 @@ bool klaviyo_same_origin(const char *base_url, const char *url)
             return false;
     if (strncasecmp(url, "https://", 8) != 0 && strncasecmp(url, "http://", 7) != 0)
         return false;
+    /* The host must follow "//" at once: parsers differ on "https:///host" (found by fuzzing). */
+    if (strstr(url, "://")[3] == '/')
+        return false;
     struct origin a, b;
     int ra = origin_parse(base_url, &a), rb = origin_parse(url, &b);
     bool same = ra == CAD_OK && rb == CAD_OK && !b.user && strcasecmp(a.scheme, b.scheme) == 0 &&

@@ -350,6 +350,8 @@ static void test_same_origin(void **state)
     assert_true(klaviyo_same_origin(base, "https://A.KLAVIYO.COM/api/lists"));
     assert_true(klaviyo_same_origin(base, "https://a.klaviyo.com:443/api/lists"));
     assert_false(klaviyo_same_origin(base, "https://evil.example/api/lists"));
+    /* Found by fuzz_klaviyo: a third slash, which URL parsers read differently. */
+    assert_false(klaviyo_same_origin(base, "https:///a.klaviyo.com/api/lists"));
     assert_false(klaviyo_same_origin(base, "http://a.klaviyo.com/api/lists"));
     assert_false(klaviyo_same_origin(base, "https://a.klaviyo.com:8443/api/lists"));
     assert_false(klaviyo_same_origin(base, "https://a.klaviyo.com.evil.example/api/lists"));
