@@ -4,6 +4,7 @@
  * key against Klaviyo). Keys never reach stdout or stderr; only last 4 and fingerprints do.
  */
 #include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "common/util.h"
 #include "keyfmt/keyfmt.h"
 #include "klaviyo/verify.h"
+#include "providers/providers.h"
 #include "tenant/tenant.h"
 
 void cli_print_credential(const struct credential_info *c, bool json, bool first)
@@ -62,6 +64,8 @@ static void print_verify_result(const struct klaviyo_verify_result *r)
     else
         fprintf(stderr, "cadence: the key was not verified (%s): %s\n",
                 klaviyo_verify_status_name(r->status), r->message);
+    if (r->status == KLAVIYO_VERIFY_REJECTED)
+        fprintf(stderr, "cadence: %s\n", KEYFMT_POSTSCRIPT_NOTE);
     if (!r->account_id[0])
         return;
     printf("  account    %s  timezone %s  currency %s  public key %s%s\n", r->account_id,
@@ -124,12 +128,87 @@ static int store_verified(struct cli_ctx *ctx, const char *id,
     return rc;
 }
 
+/* ---- Shopify, Postscript, Attentive (providers/providers.h) ---- */
+
+static enum provider provider_of(enum cred_kind kind)
+{
+    return kind == CRED_SHOPIFY      ? PROVIDER_SHOPIFY
+           : kind == CRED_POSTSCRIPT ? PROVIDER_POSTSCRIPT
+                                     : PROVIDER_ATTENTIVE;
+}
+
+static void print_provider_result(enum cred_kind kind, const struct provider_verify_result *r)
+{
+    if (r->status == PROVIDER_VERIFY_OK)
+        printf("%s\n", r->message);
+    else
+        fprintf(stderr, "cadence: the %s credential was not verified (%s): %s\n",
+                cred_kind_name(kind), provider_verify_status_name(r->status), r->message);
+    if (r->scopes[0] || r->missing[0])
+        printf("  scopes     %s%s%s\n", r->scopes[0] ? r->scopes : "(none)",
+               r->missing[0] ? "  missing " : "", r->missing);
+    if (r->warning[0])
+        printf("  warning    %s\n", r->warning);
+}
+
+/* As record_failed_verification, for the other providers: a stored credential that had worked
+ * and is now rejected was revoked; a failed check of one that never worked makes it invalid;
+ * an unreachable or busy provider changes nothing. */
+static int record_provider_failure(struct cli_ctx *ctx, const char *id, enum cred_kind kind,
+                                   const struct provider_verify_result *r, bool stored)
+{
+    if (r->status == PROVIDER_VERIFY_UNREACHABLE || r->status == PROVIDER_VERIFY_TRANSIENT ||
+        r->status == PROVIDER_VERIFY_FAILED || r->status == PROVIDER_VERIFY_OK)
+        return CAD_OK;
+    struct credential_info cur;
+    int rc = credential_info(ctx->st, id, kind, &cur);
+    if (rc)
+        return rc;
+    char detail[300];
+    snprintf(detail, sizeof detail, "%s (HTTP %d)", provider_verify_status_name(r->status),
+             r->http_status);
+    if (stored && r->status == PROVIDER_VERIFY_REJECTED &&
+        (cur.state == KEY_VERIFIED || cur.state == KEY_REVOKED))
+        return credential_set_state(ctx->st, ctx->actor, id, kind, KEY_REVOKED, "key.revoked",
+                                    detail);
+    if (cur.state == KEY_VERIFIED || (!stored && cur.state == KEY_UNVERIFIED))
+        return CAD_OK;
+    return credential_set_state(ctx->st, ctx->actor, id, kind, KEY_INVALID, "key.invalid", detail);
+}
+
+static int store_provider_verified(struct cli_ctx *ctx, const char *id, enum cred_kind kind,
+                                   const struct provider_verify_result *r)
+{
+    char *scopes = provider_verify_scopes_json(r);
+    if (!scopes)
+        return cad_fail(CAD_ENOMEM, "out of memory");
+    int rc = credential_mark_verified(ctx->st, ctx->actor, id, kind, r->account_id,
+                                      r->account_name, scopes);
+    free(scopes);
+    return rc;
+}
+
+/* The shop domain recorded with a Shopify token ({"shop":"name.myshopify.com"}). */
+static int stored_shop(const struct credential_info *info, char *out, size_t n)
+{
+    json_t *doc = json_loads(info->extra, 0, NULL);
+    const char *shop = json_string_value(json_object_get(doc, "shop"));
+    int rc = shop ? CAD_OK : cad_fail(CAD_ENOTFOUND, "no shop domain is recorded with the token");
+    if (shop)
+        snprintf(out, n, "%s", shop);
+    json_decref(doc);
+    return rc;
+}
+
 static int cmd_key_set_exec(struct cli_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"kind", required_argument, NULL, 'k'}, {"verify", no_argument, NULL, 'v'}, {0}};
+    static const struct option opts[] = {{"kind", required_argument, NULL, 'k'},
+                                         {"verify", no_argument, NULL, 'v'},
+                                         {"shop", required_argument, NULL, 's'},
+                                         {0}};
     enum cred_kind kind = CRED_KLAVIYO;
     bool verify = false;
+    const char *shop_arg = NULL;
     int c;
     optind = 1;
     opterr = 0;
@@ -138,13 +217,28 @@ static int cmd_key_set_exec(struct cli_ctx *ctx, int argc, char **argv)
             verify = true;
             continue;
         }
+        if (c == 's') {
+            shop_arg = optarg;
+            continue;
+        }
         if (c != 'k')
             return cli_usage(&cmd_key_set_entry, "unknown option %s", argv[optind - 1]);
         if (cred_kind_parse(optarg, &kind) != CAD_OK)
             return cli_usage(&cmd_key_set_entry, "%s", cad_errmsg());
     }
-    if (verify && kind != CRED_KLAVIYO)
-        return cli_usage(&cmd_key_set_entry, "--verify is available for Klaviyo keys only");
+    if ((kind == CRED_SHOPIFY) != (shop_arg != NULL))
+        return cli_usage(&cmd_key_set_entry, kind == CRED_SHOPIFY
+                                                 ? "a Shopify token needs --shop DOMAIN"
+                                                 : "--shop goes with --kind shopify only");
+    struct shopify_domain_result shop = {0};
+    char extra[256] = "";
+    if (shop_arg) {
+        if (shopify_domain_normalise(shop_arg, &shop) != CAD_OK) {
+            fprintf(stderr, "cadence: the token was not stored: %s\n", shop.message);
+            return 1;
+        }
+        snprintf(extra, sizeof extra, "{\"shop\":\"%s\"}", shop.domain);
+    }
     if (optind != argc - 1)
         return cli_usage(&cmd_key_set_entry,
                          "give exactly one TENANT; the key is read from standard input, never "
@@ -182,11 +276,30 @@ static int cmd_key_set_exec(struct cli_ctx *ctx, int argc, char **argv)
             goto out;
         }
     } else {
-        key = raw;
-        raw = NULL;
+        struct provider_key_result r;
+        provider_key_check(provider_of(kind), (const char *)secret_data(raw), secret_len(raw), &r);
+        if (r.verdict != PROVIDER_KEY_OK) {
+            fprintf(stderr, "cadence: the %s credential was not stored: %s\n",
+                    cred_kind_name(kind), r.message);
+            goto out;
+        }
+        if (secret_from(&key, secret_data(raw) + r.start, r.len) != CAD_OK) {
+            cli_fail("cannot set the key");
+            goto out;
+        }
     }
     struct klaviyo_verify_result vr;
-    if (verify) {
+    struct provider_verify_result pr;
+    if (verify && kind != CRED_KLAVIYO) {
+        provider_verify(ctx->st, NULL, provider_of(kind), id, ctx->actor, shop.domain, key, &pr);
+        print_provider_result(kind, &pr);
+        if (pr.status != PROVIDER_VERIFY_OK) {
+            fprintf(stderr, "cadence: the %s credential was not stored\n", cred_kind_name(kind));
+            if (record_provider_failure(ctx, id, kind, &pr, false) != CAD_OK)
+                cli_fail("cannot record the failed attempt");
+            goto out;
+        }
+    } else if (verify) {
         /* Verified before anything is stored: a rejected key never replaces a stored one. */
         klaviyo_verify_key(ctx->st, NULL, id, ctx->actor, key, &vr);
         if (vr.status != KLAVIYO_VERIFY_OK) {
@@ -198,11 +311,12 @@ static int cmd_key_set_exec(struct cli_ctx *ctx, int argc, char **argv)
         }
     }
     if (credential_store(ctx->st, v, ctx->actor, id, kind, key,
-                         verify ? KEY_VERIFIED : KEY_UNVERIFIED, NULL) != CAD_OK) {
+                         verify ? KEY_VERIFIED : KEY_UNVERIFIED, extra[0] ? extra : NULL) != CAD_OK) {
         cli_fail("cannot store the key");
         goto out;
     }
-    if (verify && store_verified(ctx, id, &vr) != CAD_OK) {
+    if (verify && (kind == CRED_KLAVIYO ? store_verified(ctx, id, &vr)
+                                        : store_provider_verified(ctx, id, kind, &pr)) != CAD_OK) {
         cli_fail("the key was stored but its verification could not be recorded");
         goto out;
     }
@@ -211,7 +325,7 @@ static int cmd_key_set_exec(struct cli_ctx *ctx, int argc, char **argv)
         cli_fail("cannot read back the key's metadata");
         goto out;
     }
-    if (verify)
+    if (verify && kind == CRED_KLAVIYO)
         print_verify_result(&vr);
     printf("Stored the %s key for %s: …%s, fingerprint %s, version %d (%s)\n", cred_kind_name(kind),
            id, info.last4, info.fingerprint, info.version, verify ? "verified" : "unverified");
@@ -225,15 +339,18 @@ out:
 const struct cmd_entry cmd_key_set_entry = {
     .group = "key",
     .name = "set",
-    .usage = "TENANT [--kind klaviyo|shopify|postscript|attentive] [--verify]",
+    .usage = "TENANT [--kind klaviyo|shopify|postscript|attentive] [--shop DOMAIN] [--verify]",
     .help = "Reads a key from standard input (never from the command line, where other users and\n"
             "shell history could see it), checks its format (Klaviyo keys), seals it under the\n"
             "tenant's data key and records key.set in the audit log. A key that fails the format\n"
             "check is not stored, and a key already stored is kept.\n"
             "\n"
-            "--verify (Klaviyo keys) first verifies the key with Klaviyo, as `cadence key verify`\n"
-            "does, and stores it only when it is verified; a rejected key never replaces the\n"
-            "stored one. Without --verify the key is stored unverified.",
+            "A Shopify Admin API access token (shpat_...) needs --shop: the store's address\n"
+            "(name.myshopify.com, its admin URL or the bare name), recorded with the token.\n"
+            "\n"
+            "--verify first verifies the key with its provider, as `cadence key verify` does, and\n"
+            "stores it only when it is verified; a rejected key never replaces the stored one.\n"
+            "Without --verify the key is stored unverified.",
     .exec = cmd_key_set_exec,
 };
 
@@ -319,17 +436,57 @@ const struct cmd_entry cmd_key_check_entry = {
     .exec = cmd_key_check_exec,
 };
 
+static int verify_provider(struct cli_ctx *ctx, vault *v, const char *id, enum cred_kind kind)
+{
+    struct credential_info info;
+    char shop[128] = "";
+    if (credential_info(ctx->st, id, kind, &info) != CAD_OK ||
+        (kind == CRED_SHOPIFY && stored_shop(&info, shop, sizeof shop) != CAD_OK))
+        return cli_fail("cannot verify the credential");
+    cad_secret *key = NULL;
+    if (credential_open(ctx->st, v, id, kind, &key) != CAD_OK)
+        return cli_fail("cannot verify the credential");
+    struct provider_verify_result r;
+    provider_verify(ctx->st, NULL, provider_of(kind), id, ctx->actor, shop, key, &r);
+    secret_free(key);
+    print_provider_result(kind, &r);
+    if (r.status == PROVIDER_VERIFY_OK) {
+        if (store_provider_verified(ctx, id, kind, &r) != CAD_OK)
+            return cli_fail("the credential was verified but the result could not be stored");
+        return 0;
+    }
+    if (record_provider_failure(ctx, id, kind, &r, true) != CAD_OK)
+        cli_fail("cannot record the result");
+    if (r.status == PROVIDER_VERIFY_UNREACHABLE || r.status == PROVIDER_VERIFY_TRANSIENT ||
+        r.status == PROVIDER_VERIFY_FAILED)
+        fprintf(stderr, "cadence: the credential's state was not changed; try again later\n");
+    return 1;
+}
+
 static int cmd_key_verify_exec(struct cli_ctx *ctx, int argc, char **argv)
 {
-    if (argc != 2 || argv[1][0] == '-')
+    static const struct option opts[] = {{"kind", required_argument, NULL, 'k'}, {0}};
+    enum cred_kind kind = CRED_KLAVIYO;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c != 'k')
+            return cli_usage(&cmd_key_verify_entry, "unknown option %s", argv[optind - 1]);
+        if (cred_kind_parse(optarg, &kind) != CAD_OK)
+            return cli_usage(&cmd_key_verify_entry, "%s", cad_errmsg());
+    }
+    if (optind != argc - 1)
         return cli_usage(&cmd_key_verify_entry, "give exactly one TENANT");
-    const char *id = argv[1];
+    const char *id = argv[optind];
     vault *v = cli_vault(ctx);
     if (!v)
         return 1;
     struct tenant t;
     if (tenant_get(ctx->st, id, &t) != CAD_OK)
         return cli_fail("cannot verify the key");
+    if (kind != CRED_KLAVIYO)
+        return verify_provider(ctx, v, id, kind);
     cad_secret *key = NULL;
     if (credential_open(ctx->st, v, id, CRED_KLAVIYO, &key) != CAD_OK)
         return cli_fail("cannot verify the key");
@@ -353,7 +510,7 @@ static int cmd_key_verify_exec(struct cli_ctx *ctx, int argc, char **argv)
 const struct cmd_entry cmd_key_verify_entry = {
     .group = "key",
     .name = "verify",
-    .usage = "TENANT",
+    .usage = "TENANT [--kind klaviyo|shopify|postscript|attentive]",
     .help = "Verifies the tenant's stored Klaviyo key with Klaviyo: checks its format, reads the\n"
             "account (GET /api/accounts: id, organization name, timezone, currency, public key)\n"
             "and makes one cheap read per scope family on the help page (lists, segments,\n"
@@ -365,7 +522,16 @@ const struct cmd_entry cmd_key_verify_entry = {
             "When Klaviyo cannot be reached the key's state is left as it is.\n"
             "Exit 0 only when the key is verified.\n"
             "\n"
+            "\n"
+            "--kind shopify reads the shop's name and the token's access scopes through the Admin\n"
+            "GraphQL API (version " SHOPIFY_API_VERSION "): read_products is required, and write\n"
+            "scopes are accepted with a least-privilege warning. --kind postscript calls\n"
+            "GET /api/v2/me and --kind attentive GET /v1/me with the key as bearer token.\n"
+            "\n"
             "Environment: CADENCE_KLAVIYO_URL (default https://a.klaviyo.com),\n"
-            "CADENCE_KLAVIYO_CONNECT_TIMEOUT_MS, CADENCE_KLAVIYO_TIMEOUT_MS.",
+            "CADENCE_KLAVIYO_CONNECT_TIMEOUT_MS, CADENCE_KLAVIYO_TIMEOUT_MS; CADENCE_SHOPIFY_URL\n"
+            "(default https://<shop>), CADENCE_POSTSCRIPT_URL (default https://api.postscript.io),\n"
+            "CADENCE_ATTENTIVE_URL (default https://api.attentivemobile.com),\n"
+            "CADENCE_PROVIDER_TIMEOUT_MS.",
     .exec = cmd_key_verify_exec,
 };

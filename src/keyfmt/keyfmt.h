@@ -28,6 +28,16 @@
 #define KEYFMT_KEY_LEN    37 /* pk_ + 34 */
 #define KEYFMT_PUBLIC_LEN 6
 
+/* Postscript's public keys also start with pk_, and Postscript publishes no length for them, so
+ * no rule above can tell one from a Klaviyo private key: a pasted Postscript public key passes or
+ * fails the format check like any pk_ text, and Klaviyo rejects it. Whatever reports a rejected
+ * Klaviyo key adds this sentence. */
+#define KEYFMT_POSTSCRIPT_NOTE                                                                     \
+    "If you copied it from Postscript: Postscript's public keys also start with pk_ and look "     \
+    "like a Klaviyo key, but only a Klaviyo private key (Klaviyo: Settings \xE2\x86\x92 API "       \
+    "Keys) works here. The Postscript key belongs in the SMS step, and there it must be the "      \
+    "private key (sk_)."
+
 enum keyfmt_verdict {
     KEYFMT_OK,           /* pk_ + 34 key characters */
     KEYFMT_EMPTY,        /* nothing (or only whitespace/quotes) pasted */
