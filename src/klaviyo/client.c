@@ -33,6 +33,7 @@
 #include "audit/audit.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/util.h"
 #include "klaviyo/ratelimit.h"
 
@@ -1047,6 +1048,15 @@ static void complete(klaviyo_client *c, struct call *call, CURLcode code)
     if (arc)
         cad_log(LOG_ERROR, "audit.call_end_failed", "tenant=%s seq=%lld error=\"%s\"", c->tenant_id,
                 (long long)call->intent_seq, cad_errmsg());
+    char st_label[8];
+    snprintf(st_label, sizeof st_label, "%d", a.http_status);
+    const char *labels[] = {"operation", call->op->operation_id, "status", st_label};
+    metrics_counter_add("klaviyo_calls_total",
+                        "Klaviyo API attempts by operation and HTTP status (0: no response)",
+                        labels, 2, 1);
+    if (a.http_status == 429)
+        metrics_counter_add("klaviyo_throttled_total", "429 answers from Klaviyo by operation",
+                            labels, 1, 1);
 
     /* Tell the limiter what the server said about the shared quota. */
     const struct kspec_op *pop = paced_op(c, call->op);
