@@ -35,13 +35,13 @@
 
 #include "common/util.h"
 
-#define MAX_BODY       (1u << 20)
-#define BUCKET_MAX     2000.0
-#define RESTORE_RATE   100.0
-#define VARIANTS       3
-#define PAGE_MAX       250
-#define COST_SHOP      2
-#define COST_PER_ITEM  (1 + VARIANTS)
+#define MAX_BODY      (1u << 20)
+#define BUCKET_MAX    2000.0
+#define RESTORE_RATE  100.0
+#define VARIANTS      3
+#define PAGE_MAX      250
+#define COST_SHOP     2
+#define COST_PER_ITEM (1 + VARIANTS)
 
 static struct {
     pthread_mutex_t lock;
@@ -141,9 +141,9 @@ static json_t *product(long i)
         snprintf(sku, sizeof sku, "SKU-%ld-%d", i, k);
         snprintf(price, sizeof price, "%ld.%02d", 10 + i % 90, k * 5);
         snprintf(title, sizeof title, "%s", k == 1 ? "Small" : k == 2 ? "Medium" : "Large");
-        json_array_append_new(variants,
-                              json_pack("{s:s,s:s,s:s,s:s,s:i}", "id", id, "title", title, "sku",
-                                        sku, "price", price, "inventoryQuantity", (int)(i % 7) * k));
+        json_array_append_new(variants, json_pack("{s:s,s:s,s:s,s:s,s:i}", "id", id, "title", title,
+                                                  "sku", sku, "price", price, "inventoryQuantity",
+                                                  (int)(i % 7) * k));
     }
     char id[64], title[64], handle[64], desc[128];
     snprintf(id, sizeof id, "gid://shopify/Product/%ld", i);
@@ -171,8 +171,8 @@ static json_t *products_page(long first, long after)
         json_array_append_new(edges, json_pack("{s:s,s:o}", "cursor", cursor, "node", p));
     }
     return json_pack("{s:{s:o,s:o,s:{s:b,s:s?}}}", "products", "edges", edges, "nodes", nodes,
-                     "pageInfo", "hasNextPage", end < sim.products, "endCursor",
-                     end > after ? cursor : NULL);
+                     "pageInfo", "hasNextPage",
+                     end<sim.products, "endCursor", end> after ? cursor : NULL);
 }
 
 static json_t *shop_data(void)
@@ -212,8 +212,8 @@ static enum MHD_Result graphql(struct MHD_Connection *c, const struct conn *cs)
             first = (long)json_integer_value(json_object_get(vars, "first"));
         char cur[32];
         const char *vcur = json_string_value(json_object_get(vars, "after"));
-        if (query_str(q, "after", cur, sizeof cur) || (vcur && snprintf(cur, sizeof cur, "%s",
-                                                                        vcur) < (int)sizeof cur))
+        if (query_str(q, "after", cur, sizeof cur) ||
+            (vcur && snprintf(cur, sizeof cur, "%s", vcur) < (int)sizeof cur))
             after = cur[0] == 'c' ? strtol(cur + 1, NULL, 10) : 0;
     }
     json_decref(req);
@@ -367,9 +367,9 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL, NULL,
-        on_request, NULL, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-        NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL, NULL, on_request,
+        NULL, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "cadence-shopify-sim: cannot start the HTTP server\n");
         return 1;

@@ -86,8 +86,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                          json_pack("{s:i,s:s,s:b}", "error_code", 1001, "error_message",
                                    "Unauthorized", "success", 0));
         return reply(c, 200,
-                     json_pack("{s:s,s:s,s:s}", "resource_id", "shop_1234567abcde",
-                               "resource_name", sim.company, "resource_type", "shop"));
+                     json_pack("{s:s,s:s,s:s}", "resource_id", "shop_1234567abcde", "resource_name",
+                               sim.company, "resource_type", "shop"));
     }
     if (!bearer_is(c, sim.attentive, sim.nattentive))
         return reply(c, 401, json_pack("{s:s}", "message", "Unauthorized"));
@@ -151,9 +151,9 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
-    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL,
-                                            on_request, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
-                                            MHD_OPTION_END);
+    struct MHD_Daemon *d =
+        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, on_request, NULL,
+                         MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "cadence-sms-sim: cannot start the HTTP server\n");
         return 1;

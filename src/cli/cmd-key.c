@@ -182,8 +182,8 @@ static int store_provider_verified(struct cli_ctx *ctx, const char *id, enum cre
     char *scopes = provider_verify_scopes_json(r);
     if (!scopes)
         return cad_fail(CAD_ENOMEM, "out of memory");
-    int rc = credential_mark_verified(ctx->st, ctx->actor, id, kind, r->account_id,
-                                      r->account_name, scopes);
+    int rc = credential_mark_verified(ctx->st, ctx->actor, id, kind, r->account_id, r->account_name,
+                                      scopes);
     free(scopes);
     return rc;
 }
@@ -279,8 +279,8 @@ static int cmd_key_set_exec(struct cli_ctx *ctx, int argc, char **argv)
         struct provider_key_result r;
         provider_key_check(provider_of(kind), (const char *)secret_data(raw), secret_len(raw), &r);
         if (r.verdict != PROVIDER_KEY_OK) {
-            fprintf(stderr, "cadence: the %s credential was not stored: %s\n",
-                    cred_kind_name(kind), r.message);
+            fprintf(stderr, "cadence: the %s credential was not stored: %s\n", cred_kind_name(kind),
+                    r.message);
             goto out;
         }
         if (secret_from(&key, secret_data(raw) + r.start, r.len) != CAD_OK) {
@@ -311,7 +311,8 @@ static int cmd_key_set_exec(struct cli_ctx *ctx, int argc, char **argv)
         }
     }
     if (credential_store(ctx->st, v, ctx->actor, id, kind, key,
-                         verify ? KEY_VERIFIED : KEY_UNVERIFIED, extra[0] ? extra : NULL) != CAD_OK) {
+                         verify ? KEY_VERIFIED : KEY_UNVERIFIED,
+                         extra[0] ? extra : NULL) != CAD_OK) {
         cli_fail("cannot store the key");
         goto out;
     }
@@ -511,27 +512,28 @@ const struct cmd_entry cmd_key_verify_entry = {
     .group = "key",
     .name = "verify",
     .usage = "TENANT [--kind klaviyo|shopify|postscript|attentive]",
-    .help = "Verifies the tenant's stored Klaviyo key with Klaviyo: checks its format, reads the\n"
-            "account (GET /api/accounts: id, organization name, timezone, currency, public key)\n"
-            "and makes one cheap read per scope family on the help page (lists, segments,\n"
-            "templates, campaigns, flows, profiles, forms, images, catalogs, coupons, webhooks,\n"
-            "tags). Write access cannot be tested without writing and is confirmed on the first\n"
-            "write. Every call is in the audit log. On success the key is marked verified with\n"
-            "the account and the per-scope results; a rejected key is marked revoked (if it had\n"
-            "worked) or invalid; a key lacking scopes is marked invalid unless it was verified.\n"
-            "When Klaviyo cannot be reached the key's state is left as it is.\n"
-            "Exit 0 only when the key is verified.\n"
-            "\n"
-            "\n"
-            "--kind shopify reads the shop's name and the token's access scopes through the Admin\n"
-            "GraphQL API (version " SHOPIFY_API_VERSION "): read_products is required, and write\n"
-            "scopes are accepted with a least-privilege warning. --kind postscript calls\n"
-            "GET /api/v2/me and --kind attentive GET /v1/me with the key as bearer token.\n"
-            "\n"
-            "Environment: CADENCE_KLAVIYO_URL (default https://a.klaviyo.com),\n"
-            "CADENCE_KLAVIYO_CONNECT_TIMEOUT_MS, CADENCE_KLAVIYO_TIMEOUT_MS; CADENCE_SHOPIFY_URL\n"
-            "(default https://<shop>), CADENCE_POSTSCRIPT_URL (default https://api.postscript.io),\n"
-            "CADENCE_ATTENTIVE_URL (default https://api.attentivemobile.com),\n"
-            "CADENCE_PROVIDER_TIMEOUT_MS.",
+    .help =
+        "Verifies the tenant's stored Klaviyo key with Klaviyo: checks its format, reads the\n"
+        "account (GET /api/accounts: id, organization name, timezone, currency, public key)\n"
+        "and makes one cheap read per scope family on the help page (lists, segments,\n"
+        "templates, campaigns, flows, profiles, forms, images, catalogs, coupons, webhooks,\n"
+        "tags). Write access cannot be tested without writing and is confirmed on the first\n"
+        "write. Every call is in the audit log. On success the key is marked verified with\n"
+        "the account and the per-scope results; a rejected key is marked revoked (if it had\n"
+        "worked) or invalid; a key lacking scopes is marked invalid unless it was verified.\n"
+        "When Klaviyo cannot be reached the key's state is left as it is.\n"
+        "Exit 0 only when the key is verified.\n"
+        "\n"
+        "\n"
+        "--kind shopify reads the shop's name and the token's access scopes through the Admin\n"
+        "GraphQL API (version " SHOPIFY_API_VERSION "): read_products is required, and write\n"
+        "scopes are accepted with a least-privilege warning. --kind postscript calls\n"
+        "GET /api/v2/me and --kind attentive GET /v1/me with the key as bearer token.\n"
+        "\n"
+        "Environment: CADENCE_KLAVIYO_URL (default https://a.klaviyo.com),\n"
+        "CADENCE_KLAVIYO_CONNECT_TIMEOUT_MS, CADENCE_KLAVIYO_TIMEOUT_MS; CADENCE_SHOPIFY_URL\n"
+        "(default https://<shop>), CADENCE_POSTSCRIPT_URL (default https://api.postscript.io),\n"
+        "CADENCE_ATTENTIVE_URL (default https://api.attentivemobile.com),\n"
+        "CADENCE_PROVIDER_TIMEOUT_MS.",
     .exec = cmd_key_verify_exec,
 };

@@ -34,7 +34,7 @@
  * Klaviyo key adds this sentence. */
 #define KEYFMT_POSTSCRIPT_NOTE                                                                     \
     "If you copied it from Postscript: Postscript's public keys also start with pk_ and look "     \
-    "like a Klaviyo key, but only a Klaviyo private key (Klaviyo: Settings \xE2\x86\x92 API "       \
+    "like a Klaviyo key, but only a Klaviyo private key (Klaviyo: Settings \xE2\x86\x92 API "      \
     "Keys) works here. The Postscript key belongs in the SMS step, and there it must be the "      \
     "private key (sk_)."
 

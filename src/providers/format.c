@@ -58,13 +58,13 @@ static void say(char *buf, size_t n, const char *fmt, ...)
     va_end(ap);
 }
 
-#define SAY(out, ...) say((out)->message, sizeof (out)->message, __VA_ARGS__)
+#define SAY(out, ...) say((out)->message, sizeof(out)->message, __VA_ARGS__)
 
 /* ---- the store domain ---- */
 
 #define WHERE_DOMAIN                                                                               \
-    "In your Shopify admin open Settings \xE2\x86\x92 Domains: the address ending in "           \
-    ".myshopify.com is listed there (it is also in the browser's address bar as "                \
+    "In your Shopify admin open Settings \xE2\x86\x92 Domains: the address ending in "             \
+    ".myshopify.com is listed there (it is also in the browser's address bar as "                  \
     "admin.shopify.com/store/NAME)."
 
 static bool is_name_char(int c)
@@ -280,8 +280,8 @@ static bool has_space(const unsigned char *s, size_t n)
 
 #define SHOPIFY_WHAT "Admin API access token"
 #define SHOPIFY_HOW                                                                                \
-    "In Shopify admin open Settings \xE2\x86\x92 Apps and sales channels \xE2\x86\x92 Develop "  \
-    "apps, open your Cadence app, and under API credentials reveal the Admin API access token "  \
+    "In Shopify admin open Settings \xE2\x86\x92 Apps and sales channels \xE2\x86\x92 Develop "    \
+    "apps, open your Cadence app, and under API credentials reveal the Admin API access token "    \
     "(it starts with shpat_)."
 #define SHOPIFY_SHAPE "an Admin API access token is shpat_ followed by 32 characters (38 in all)"
 
@@ -319,9 +319,10 @@ void shopify_token_check(const char *input, size_t len, struct provider_key_resu
     }
     out->verdict = PROVIDER_KEY_WRONG_KIND;
     if (has_prefix(t, n, "shpss_")) {
-        SAY(out, "This is the app's API secret key (shpss_), which Shopify uses to sign requests; "
-                 "it cannot read your store and should stay private. Cadence needs the " SHOPIFY_WHAT
-                 " instead. " SHOPIFY_HOW);
+        SAY(out,
+            "This is the app's API secret key (shpss_), which Shopify uses to sign requests; "
+            "it cannot read your store and should stay private. Cadence needs the " SHOPIFY_WHAT
+            " instead. " SHOPIFY_HOW);
         return;
     }
     if (n == 32 && all_in(t, n, isxdigit)) {
@@ -331,8 +332,9 @@ void shopify_token_check(const char *input, size_t len, struct provider_key_resu
         return;
     }
     if (has_prefix(t, n, "pk_") || has_prefix(t, n, "sk_")) {
-        SAY(out, "This starts with %.3s, so it is a Klaviyo or Postscript key, not a Shopify "
-                 "token. " SHOPIFY_HOW,
+        SAY(out,
+            "This starts with %.3s, so it is a Klaviyo or Postscript key, not a Shopify "
+            "token. " SHOPIFY_HOW,
             (const char *)t);
         return;
     }
@@ -388,7 +390,8 @@ void postscript_key_check(const char *input, size_t len, struct provider_key_res
 }
 
 #define ATTENTIVE_HOW                                                                              \
-    "In Attentive open Integrations \xE2\x86\x92 Manage Custom Apps (App Marketplace \xE2\x86\x92 " \
+    "In Attentive open Integrations \xE2\x86\x92 Manage Custom Apps (App Marketplace "             \
+    "\xE2\x86\x92 "                                                                                \
     "Built by you), create an app for Cadence and copy its API key; Attentive shows it once."
 #define ATTENTIVE_MIN 16
 #define ATTENTIVE_MAX 512
@@ -435,8 +438,9 @@ void attentive_key_check(const char *input, size_t len, struct provider_key_resu
     }
     if (n > ATTENTIVE_MAX) {
         out->verdict = PROVIDER_KEY_TOO_LONG;
-        SAY(out, "You pasted %zu characters, more than an Attentive API key has. Copy just the "
-                 "key.",
+        SAY(out,
+            "You pasted %zu characters, more than an Attentive API key has. Copy just the "
+            "key.",
             n);
         return;
     }

@@ -90,8 +90,8 @@ static int base_url_check(const char *name, const char *url, char *out, size_t o
         goto out;
     }
     if (strcmp(scheme, "https") != 0 && !(strcmp(scheme, "http") == 0 && host_is_loopback(host))) {
-        cad_fail(CAD_EINVAL,
-                 "%s must be https (plain http is allowed only for a loopback address)", name);
+        cad_fail(CAD_EINVAL, "%s must be https (plain http is allowed only for a loopback address)",
+                 name);
         goto out;
     }
     size_t n = strlen(url);
@@ -335,7 +335,9 @@ static int status_rc(enum provider_verify_status s)
 
 static const char *display_name(enum provider p)
 {
-    return p == PROVIDER_SHOPIFY ? "Shopify" : p == PROVIDER_POSTSCRIPT ? "Postscript" : "Attentive";
+    return p == PROVIDER_SHOPIFY      ? "Shopify"
+           : p == PROVIDER_POSTSCRIPT ? "Postscript"
+                                      : "Attentive";
 }
 
 /* The common reading of a status that is not 200. True when it decided the outcome. */
@@ -396,8 +398,8 @@ static void judge_scopes(json_t *handles, struct provider_verify_result *out)
         if (strcmp(s, "read_inventory") == 0 || strcmp(s, "write_inventory") == 0)
             inventory = true;
         if (strncmp(s, "write_", 6) == 0 && used < sizeof writes)
-            used += (size_t)snprintf(writes + used, sizeof writes - used, "%s%s",
-                                     used ? ", " : "", s);
+            used +=
+                (size_t)snprintf(writes + used, sizeof writes - used, "%s%s", used ? ", " : "", s);
     }
     if (!products) {
         snprintf(out->missing, sizeof out->missing, "read_products");
