@@ -129,7 +129,7 @@ int shopify_domain_normalise(const char *input, struct shopify_domain_result *ou
     size_t in_len = input ? strlen(input) : 0;
     keyfmt_check(input, in_len, &tidy);
     char host[256];
-    if (tidy.len == 0) {
+    if (!input || tidy.len == 0) {
         SAY(out, "Enter your store's address, such as your-store.myshopify.com. " WHERE_DOMAIN);
         return domain_fail(out, SHOPIFY_DOMAIN_EMPTY);
     }
