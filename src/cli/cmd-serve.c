@@ -1,12 +1,15 @@
-/* `cadence serve`: the web server (brand onboarding, the help page, /healthz, /metrics). */
+/* `cadence serve`: the web server (brand onboarding, the help page, /healthz, /metrics) and the
+ * background workers (outbox delivery, confirmed plans applied). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "common/err.h"
 #include "tenant/tenant.h"
 #include "web/web.h"
+#include "worker/worker.h"
 
 static int count_operator(void *ctx, const struct operator_info *o)
 {
@@ -60,9 +63,22 @@ static int cmd_serve_exec(struct cli_ctx *ctx, int argc, char **argv)
         printf("No operators yet. Create the first admin with:\n"
                "  cadence operator add --email you@agency --role admin\n");
     fflush(stdout);
-    if (web_serve(&cfg) != CAD_OK)
-        return cli_fail("cannot serve");
-    return 0;
+    struct worker_config wc;
+    worker_pool *workers = NULL;
+    if (worker_config_from_env(&wc, ctx->data_dir) != CAD_OK ||
+        worker_start(&workers, &wc) != CAD_OK)
+        return cli_fail("cannot start the background workers");
+    cfg.workers = workers;
+    int rc = web_serve(&cfg);
+    if (rc != CAD_OK)
+        cli_fail("cannot serve");
+    if (worker_stop(workers) != CAD_OK) {
+        /* An apply still running: end now, as a crash would; it resumes at the next start. */
+        cli_fail("stopping");
+        fflush(NULL);
+        _exit(rc == CAD_OK ? 0 : 1);
+    }
+    return rc == CAD_OK ? 0 : 1;
 }
 
 const struct cmd_entry cmd_serve_entry = {
@@ -83,6 +99,15 @@ const struct cmd_entry cmd_serve_entry = {
             "(default 12) end sessions; CADENCE_LOGIN_MAX_FAILURES (per account, default 5) and\n"
             "CADENCE_LOGIN_PER_ADDRESS (default 20) failed sign-ins lock for\n"
             "CADENCE_LOGIN_LOCK_MINUTES (default 15). Cookies are Secure when\n"
-            "CADENCE_PUBLIC_URL is https.",
+            "CADENCE_PUBLIC_URL is https.\n"
+            "\n"
+            "Background work: the outbox is delivered every CADENCE_MAIL_INTERVAL_S seconds\n"
+            "(default 5; SMTP settings as for `cadence mail send`). Plans confirmed in the\n"
+            "console, and confirmed or interrupted plans found at start, are applied in the\n"
+            "background: one plan per tenant at a time, CADENCE_PLAN_WORKERS tenants at once\n"
+            "(default 4). Paused plans resume once the tenant's key is verified again (checked\n"
+            "every CADENCE_WORKER_SCAN_S seconds, default 5). On SIGTERM, applies in progress\n"
+            "get CADENCE_WORKER_STOP_S seconds (default 30) to end; after that the process\n"
+            "exits and they resume at the next start.",
     .exec = cmd_serve_exec,
 };

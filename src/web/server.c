@@ -43,6 +43,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/util.h"
+#include "web/admin_plan.h"
 #include "web/web_internal.h"
 
 extern const struct cad_embedded web_assets[];
@@ -119,11 +120,28 @@ static const struct web_route routes[] = {
     {"GET", "/admin/audit.csv", "admin_audit_csv", admin_audit_csv_get, ROUTE_ADMIN},
     {"POST", "/admin/audit/verify", "admin_audit_verify", admin_audit_verify_post,
      ROUTE_ADMIN | ROUTE_BODY},
+    {"GET", "/admin/plans", "admin_plans", admin_plans_get, ROUTE_ADMIN},
+    {"GET", "/admin/plans/:id", "admin_plan", admin_plan_get, ROUTE_ADMIN},
+    {"GET", "/admin/plans/:id/progress.json", "admin_plan_progress", admin_plan_progress_get,
+     ROUTE_ADMIN},
+    {"POST", "/admin/plans/:id/confirm", "admin_plan_confirm", admin_plan_confirm_post,
+     ROUTE_ADMIN | ROUTE_BODY},
+    {"POST", "/admin/plans/:id/cancel", "admin_plan_cancel", admin_plan_cancel_post,
+     ROUTE_ADMIN | ROUTE_BODY},
+    {"POST", "/admin/plans/:id/campaigns/:name/prepare", "admin_campaign_prepare",
+     admin_campaign_prepare_post, ROUTE_ADMIN | ROUTE_BODY},
+    {"POST", "/admin/plans/:id/campaigns/:name/send", "admin_campaign_send",
+     admin_campaign_send_post, ROUTE_ADMIN | ROUTE_BODY},
 };
 
 const cad_secret *web_server_key(const struct web_server *srv)
 {
     return srv->key;
+}
+
+worker_pool *web_server_workers(const struct web_server *srv)
+{
+    return srv->cfg.workers;
 }
 
 const struct console_config *web_console_config(const struct web_server *srv)
@@ -263,6 +281,7 @@ static void metrics_get(struct web_req *r)
     r->status = 200;
     wbuf_put(&r->out, text, len);
     free(text);
+    web_metrics_gauges(r->st, &r->out);
 }
 
 static void asset_get(struct web_req *r)

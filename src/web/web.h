@@ -20,6 +20,8 @@
 
 #include "store/store.h"
 
+struct worker_pool;
+
 #define WEB_TOKEN_LEN 43 /* base64url of 32 bytes, no padding */
 
 struct web_config {
@@ -31,6 +33,7 @@ struct web_config {
     size_t body_max;        /* largest request body; 413 beyond it */
     unsigned drain_s;       /* on SIGTERM/SIGINT, how long in-flight requests may take to end */
     const char *public_url; /* base of the links shown to people ($CADENCE_PUBLIC_URL) */
+    struct worker_pool *workers; /* background plan applies the console queues to; may be NULL */
 };
 
 /* Defaults: 127.0.0.1:8080, 4 threads, 256 connections, 30 s timeout, 64 KiB bodies, 30 s drain,
