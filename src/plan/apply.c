@@ -1376,7 +1376,7 @@ static void schedule(struct engine *e)
             continue;
         if (s->kind == ASSET_CATALOG_ITEM && s->action != PLAN_UNCHANGED) {
             int slot = s->action == PLAN_CREATE ? 0 : s->action == PLAN_DELETE ? 2 : 1;
-            if (!open[slot] || open[slot]->n == BATCH_MAX) {
+            if (!open[slot]) {
                 if (e->active_batches >= BATCHES_ACTIVE_MAX)
                     continue;
                 open[slot] = batch_new(e, s->action == PLAN_REPLACE ? PLAN_UPDATE : s->action);
@@ -1387,6 +1387,10 @@ static void schedule(struct engine *e)
             open[slot]->items[open[slot]->n++] = s;
             s->batch = open[slot];
             s->active = true;
+            if (open[slot]->n == BATCH_MAX) {
+                batch_start(e, open[slot]);
+                open[slot] = NULL;
+            }
             continue;
         }
         if (e->kind_active[s->kind] >= KIND_ACTIVE_MAX)
