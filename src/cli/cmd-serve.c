@@ -102,12 +102,12 @@ const struct cmd_entry cmd_serve_entry = {
             "CADENCE_PUBLIC_URL is https.\n"
             "\n"
             "Background work: the outbox is delivered every CADENCE_MAIL_INTERVAL_S seconds\n"
-            "(default 5; SMTP settings as for `cadence mail send`). Plans confirmed in the\n"
-            "console, and confirmed or interrupted plans found at start, are applied in the\n"
-            "background: one plan per tenant at a time, CADENCE_PLAN_WORKERS tenants at once\n"
-            "(default 4). Paused plans resume once the tenant's key is verified again (checked\n"
-            "every CADENCE_WORKER_SCAN_S seconds, default 5). On SIGTERM, applies in progress\n"
-            "get CADENCE_WORKER_STOP_S seconds (default 30) to end; after that the process\n"
-            "exits and they resume at the next start.",
+            "(default 5; 0 leaves it to `cadence mail send`). Plans confirmed in the console,\n"
+            "and confirmed or interrupted plans found at start, are applied in the background:\n"
+            "one plan per tenant at a time, CADENCE_PLAN_WORKERS tenants at once (default 4).\n"
+            "Paused plans resume once the tenant's key is verified again (checked every\n"
+            "CADENCE_WORKER_SCAN_S seconds, default 5). On SIGTERM, applies in progress get\n"
+            "CADENCE_WORKER_STOP_S seconds (default 30) to end; after that the process exits\n"
+            "and they resume at the next start.",
     .exec = cmd_serve_exec,
 };

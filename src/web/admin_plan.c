@@ -211,7 +211,7 @@ static void render_step(struct web_req *r, const json_t *s)
 {
     const char *action = jstr(s, "action"), *state = jstr(s, "state");
     wbuf_fmt(&r->out,
-             "<section class=\"step card\" id=\"step-%D\"><h3>#%D <span class=\"badge %S\">%s"
+             "<section class=\"plan-step card\" id=\"step-%D\"><h3>#%D <span class=\"badge %S\">%s"
              "</span> %s <q>%s</q>",
              (int64_t)json_integer_value(json_object_get(s, "seq")),
              (int64_t)json_integer_value(json_object_get(s, "seq")),

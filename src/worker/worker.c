@@ -93,7 +93,7 @@ int worker_config_from_env(struct worker_config *out, const char *data_dir)
     memset(out, 0, sizeof *out);
     out->data_dir = data_dir;
     if ((rc = env_range("CADENCE_PLAN_WORKERS", 4, 1, 64, &tenants)) ||
-        (rc = env_range("CADENCE_MAIL_INTERVAL_S", 5, 1, 3600, &mail_s)) ||
+        (rc = env_range("CADENCE_MAIL_INTERVAL_S", 5, 0, 3600, &mail_s)) ||
         (rc = env_range("CADENCE_WORKER_SCAN_S", 5, 1, 3600, &scan_s)) ||
         (rc = env_range("CADENCE_WORKER_STOP_S", 30, 0, 3600, &stop_s)))
         return rc;
@@ -543,7 +543,7 @@ static void join_all(worker_pool *w)
 int worker_start(worker_pool **out, const struct worker_config *cfg)
 {
     *out = NULL;
-    if (cfg->max_tenants < 1 || cfg->mail_interval_ms < 1 || cfg->scan_interval_ms < 1)
+    if (cfg->max_tenants < 1 || cfg->mail_interval_ms < 0 || cfg->scan_interval_ms < 1)
         return cad_fail(CAD_EINVAL, "worker configuration out of range");
     worker_pool *w = calloc(1, sizeof *w);
     if (!w || !(w->appliers = calloc((size_t)cfg->max_tenants, sizeof *w->appliers))) {
@@ -566,7 +566,7 @@ int worker_start(worker_pool **out, const struct worker_config *cfg)
     for (int i = 0; i < cfg->max_tenants && !err; i++)
         if (!(err = pthread_create(&w->appliers[i], NULL, applier_main, w)))
             w->n_appliers++;
-    if (!err)
+    if (!err && cfg->mail_interval_ms > 0)
         w->mailer_up = !(err = pthread_create(&w->mailer, NULL, mailer_main, w));
     if (!err)
         w->scanner_up = !(err = pthread_create(&w->scanner, NULL, scanner_main, w));

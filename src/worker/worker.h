@@ -37,13 +37,14 @@ typedef struct worker_pool worker_pool;
 struct worker_config {
     const char *data_dir;     /* holds cadence.db and the master key (borrowed) */
     int max_tenants;          /* plans applying at once, one per tenant */
-    int64_t mail_interval_ms; /* between two outbox deliveries */
+    int64_t mail_interval_ms; /* between two outbox deliveries; 0 = no outbox loop */
     int64_t scan_interval_ms; /* between two checks for paused plans to resume */
     int64_t stop_wait_ms;     /* how long worker_stop() waits for applies in progress */
 };
 
 /* Defaults (4 tenants, outbox every 5 s, scan every 5 s, stop wait 30 s), then the environment:
- * CADENCE_PLAN_WORKERS (1..64), CADENCE_MAIL_INTERVAL_S (1..3600), CADENCE_WORKER_SCAN_S
+ * CADENCE_PLAN_WORKERS (1..64), CADENCE_MAIL_INTERVAL_S (0..3600, 0 = the outbox is left to
+ * `cadence mail send`), CADENCE_WORKER_SCAN_S
  * (1..3600), CADENCE_WORKER_STOP_S (0..3600). CAD_EINVAL naming the variable for a bad value. */
 int worker_config_from_env(struct worker_config *out, const char *data_dir);
 

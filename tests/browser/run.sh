@@ -5,9 +5,11 @@
 #     revoked through the emulator's admin API before the tests),
 #   - a real SMTP server (tests/mail/smtp_sink.py on Debian's python3-aiosmtpd) saving messages,
 #   - `cadence serve` on a free port with CADENCE_KLAVIYO_URL pointing at the emulator,
-#   - a data directory with an admin and four tenants, each with an onboarding link.
+#   - a data directory with an admin, an operator and four tenants, each with an onboarding link,
+#   - before plan.mjs, a plan of examples/bundle for Acme made with `cadence plan create`, which
+#     the operator confirms in the browser and `cadence serve`'s background workers apply.
 # The scripts get everything through the environment; `cadence mail send` (run by the console
-# script) delivers the outbox to the SMTP server. Every process started here is killed by its
+# script) delivers the outbox to the SMTP server (the server's own outbox loop is off for that). Every process started here is killed by its
 # PID on exit. Afterwards no key, password or token may be in any log or file of the run.
 source "${CADENCE_SRC:?set by CTest}/tests/e2e/lib.sh"
 
@@ -25,6 +27,7 @@ mkdir -p "$ARTIFACTS"
 KEY_FULL=$(random_key)
 KEY_REVOKED=$(random_key)
 ADMIN_PW="pw-$(head -c 200 /dev/urandom | tr -dc 'a-zA-Z0-9' | head -c 24)"
+OPER_PW="op-$(head -c 200 /dev/urandom | tr -dc 'a-zA-Z0-9' | head -c 24)"
 
 wait_for() { # wait_for FILE PATTERN
     for _ in $(seq 100); do
@@ -50,6 +53,8 @@ run init
 expect "init" 0
 run_in "$ADMIN_PW" operator add --email admin@agency.test --role admin
 expect "admin" 0
+run_in "$OPER_PW" operator add --email oper@agency.test --role operator
+expect "operator" 0
 declare -A TOK
 for t in "acme:Acme Outdoors:owner@acme.test" "beta:Beta Brand:owner@beta.test" \
     "gamma:Gamma Goods:owner@gamma.test" "delta:Delta Dunes:owner@delta.test"; do
@@ -64,13 +69,15 @@ done
 [ "$FAILED" = 0 ] || { finish; exit 1; }
 
 export CADENCE_KLAVIYO_URL=$KBASE CADENCE_KLAVIYO_TIMEOUT_MS=5000
-"$CADENCE_BIN" serve --listen 127.0.0.1:0 >"$WORK/serve.out" 2>"$WORK/serve.err" &
+# The example bundle's webhooks read their signing secrets from these.
+export ACME_EMAIL_WEBHOOK_SECRET=whsec-email-$$ ACME_SMS_WEBHOOK_SECRET=whsec-sms-$$
+CADENCE_MAIL_INTERVAL_S=0 "$CADENCE_BIN" serve --listen 127.0.0.1:0 >"$WORK/serve.out" 2>"$WORK/serve.err" &
 SERVE_PID=$!
 CLEANUP+=("kill $SERVE_PID 2>/dev/null")
 wait_for "$WORK/serve.out" '^listening on ' || { echo "cadence serve did not start" >&2; cat "$WORK/serve.err" >&2; exit 1; }
 BASE=$(sed -n 's/^listening on \(http:\/\/127\.0\.0\.1:[0-9]*\)$/\1/p' "$WORK/serve.out")
 
-export BASE KBASE KEY_FULL KEY_REVOKED ADMIN_PW ARTIFACTS
+export BASE KBASE KEY_FULL KEY_REVOKED ADMIN_PW OPER_PW ARTIFACTS OPER_EMAIL=oper@agency.test
 export ADMIN_EMAIL=admin@agency.test SMTP_DIR="$WORK/smtp" CADENCE_SMTP_URL="smtp://127.0.0.1:$SMTP_PORT"
 export TOK_ACME=${TOK[acme]} TOK_BETA=${TOK[beta]} TOK_GAMMA=${TOK[gamma]} TOK_DELTA=${TOK[delta]}
 # A fresh, empty Chromium profile; outside $WORK, since what the browser keeps is not Cadence's.
@@ -78,8 +85,17 @@ BROWSER_PROFILE=$(mktemp -d "${TMPDIR:-/tmp}/cadence-chromium-XXXXXX")
 CLEANUP+=("rm -rf '$BROWSER_PROFILE'")
 export BROWSER_PROFILE
 
-# The console script works on what the onboarding script left (a verified key, a skipped one).
-for name in onboarding console; do
+# The console script works on what the onboarding script left (a verified key, a skipped one);
+# the plan script on Acme's verified key.
+for name in onboarding console plan; do
+    if [ "$name" = plan ]; then
+        run plan create acme-outdoors "$CADENCE_SRC/examples/bundle" --json
+        expect "plan create for the browser" 0 '"status":"planned"'
+        PLAN_ID=$(printf '%s' "$RUN_OUT" | jq -r .id)
+        PLAN_HASH=$(printf '%s' "$RUN_OUT" | jq -r .hash)
+        PLAN_STEPS=$(printf '%s' "$RUN_OUT" | jq '.steps | length')
+        export PLAN_ID PLAN_HASH PLAN_STEPS
+    fi
     script="$CADENCE_SRC/tests/browser/$name.mjs"
     echo "== $name.mjs"
     node "$script" >"$WORK/node.out" 2>&1
@@ -101,7 +117,7 @@ cat "$WORK/serve.out" "$WORK/serve.err" "$WORK/node.out" >>"$OUT"
 cp "$WORK/serve.err" "$ARTIFACTS/serve.log"
 # The exported CSV and the server log are files of this run too.
 cp -r "$ARTIFACTS" "$WORK/artifacts-copy"
-assert_no_secret "no key or password in any log or file of the run" "$KEY_FULL" "$KEY_REVOKED" "$ADMIN_PW"
+assert_no_secret "no key or password in any log or file of the run" "$KEY_FULL" "$KEY_REVOKED" "$ADMIN_PW" "$OPER_PW"
 for t in "${TOK[@]}"; do
     grep -qF -- "$t" "$WORK/serve.err" && fail "an onboarding token is in the server log"
 done
