@@ -795,6 +795,16 @@ static void step_go(struct engine *e, struct astep *s, const struct klaviyo_resu
     case PC_X_MSG_PATCH:
     case PC_X_ASSIGN:
     case PC_X_TAG:
+        if ((res->outcome == KLAVIYO_OUT_UNKNOWN || res->outcome == KLAVIYO_OUT_TRANSIENT ||
+             res->outcome == KLAVIYO_OUT_UNREACHABLE) &&
+            ++s->unknown_rounds <= MAX_UNKNOWN_ROUNDS) {
+            /* these writes can be repeated safely: a template assigned twice leaves the message
+             * with one (copied) template, a tag linked twice stays linked once */
+            if (s->pc == PC_X_TAG)
+                s->sub = s->sub ? s->sub - 1 : 0;
+            do_extras(e, s);
+            return;
+        }
         if (res->outcome != KLAVIYO_OUT_OK) {
             fail_res(e, s,
                      s->pc == PC_X_TAG      ? "could not tag the objects"

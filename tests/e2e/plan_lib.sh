@@ -58,3 +58,62 @@ plan_make() {
 }
 # actions KIND: the actions of a kind's steps in the last plan, sorted and joined.
 actions() { printf '%s' "$PLAN_JSON" | jq -r --arg k "$1" '[.steps[] | select(.kind == $k) | .action] | sort | unique | join(",")'; }
+
+# gen_bundle DIR PREFIX TEMPLATES LISTS SEGMENTS CAMPAIGNS ITEMS [FLOWS] [TAGS] [FORMS]: a bundle
+# whose asset names start with PREFIX. Segments refer to lists, campaigns to a segment, a list
+# and a template, flows to a list and a template, tags to lists and campaigns, forms to a list.
+gen_bundle() {
+    local d=$1 p=$2 nt=$3 nl=$4 ns=$5 nc=$6 ni=$7 nf=${8:-0} ng=${9:-0} nfo=${10:-0} i
+    mkdir -p "$d"/{templates,lists,segments,campaigns,catalog,flows,tags,forms}
+    for i in $(seq 1 "$nt"); do
+        printf '<html><body><h1>%s template %d</h1>\n<p>{{ first_name }}</p>\n</body></html>\n' "$p" "$i" >"$d/templates/$p-t$i.html"
+    done
+    for i in $(seq 1 "$nl"); do echo '{"opt_in_process": "single_opt_in"}' >"$d/lists/$p-l$i.json"; done
+    for i in $(seq 1 "$ns"); do
+        printf '{"definition":{"condition_groups":[{"conditions":[{"type":"profile-group-membership","is_member":true,"group_ids":[{"$ref":"list:%s-l%d"}]}]}]}}\n' \
+            "$p" $(((i - 1) % nl + 1)) >"$d/segments/$p-s$i.json"
+    done
+    for i in $(seq 1 "$nc"); do
+        printf '{"audiences":{"included":[{"$ref":"segment:%s-s%d"}],"excluded":[{"$ref":"list:%s-l%d"}]},"campaign-messages":{"data":[{"type":"campaign-message","attributes":{"definition":{"channel":"email","label":"c%d","content":{"subject":"Hello %d","from_email":"store@example.com","from_label":"Store"}}},"relationships":{"template":{"data":{"$ref":"template:%s-t%d"}}}}]}}\n' \
+            "$p" $(((i - 1) % ns + 1)) "$p" $(((i - 1) % nl + 1)) "$i" "$i" "$p" $(((i - 1) % nt + 1)) >"$d/campaigns/$p-c$i.json"
+    done
+    for i in $(seq 1 "$nf"); do
+        printf '{"definition":{"triggers":[{"type":"list","id":{"$ref":"list:%s-l%d"}}],"entry_action_id":"a1","actions":[{"temporary_id":"a1","type":"send-email","links":{"next":null},"data":{"status":"draft","message":{"name":"m%d","subject_line":"Hi","from_email":"store@example.com","from_label":"Store","template_id":{"$ref":"template:%s-t%d"}}}}]}}\n' \
+            "$p" $(((i - 1) % nl + 1)) "$i" "$p" $(((i - 1) % nt + 1)) >"$d/flows/$p-f$i.json"
+    done
+    for i in $(seq 1 "$ng"); do
+        local tgt="\"list:$p-l$(((i - 1) % nl + 1))\""
+        [ "$nc" -gt 0 ] && tgt="$tgt, \"campaign:$p-c$(((i - 1) % nc + 1))\""
+        printf '{"targets": [%s]}\n' "$tgt" >"$d/tags/$p-g$i.json"
+    done
+    for i in $(seq 1 "$nfo"); do
+        printf '{"status":"draft","ab_test":false,"definition":{"versions":[{"type":"popup","steps":[{"columns":[{"rows":[{"blocks":[{"type":"email","properties":{"required":true}},{"type":"button","properties":{"label":"Join"},"action":{"type":"close","submit":true,"properties":{"list_id":{"$ref":"list:%s-l%d"}}}}]}]}]}]}]}}\n' \
+            "$p" $(((i - 1) % nl + 1)) >"$d/forms/$p-fo$i.json"
+    done
+    if [ "$ni" -gt 0 ]; then
+        {
+            echo "external_id,title,description,url,price"
+            for i in $(seq 1 "$ni"); do echo "$p-SKU-$i,Item $i,Product $i,https://shop.example.com/p/$i,$((i % 90 + 10)).5"; done
+        } >"$d/catalog/items.csv"
+    fi
+    for k in templates lists segments campaigns catalog flows tags forms; do
+        rmdir "$d/$k" 2>/dev/null || true
+    done
+}
+
+# exactly_once PREFIX: every asset of the bundle with PREFIX exists exactly once in the emulator
+# (templates copied for campaign messages are hidden copies and are not counted). Prints problems.
+exactly_once() {
+    local p=$1 t f
+    for t in template list segment campaign flow tag form; do
+        curl -s "$BASE/__sim/objects?type=$t" |
+            jq -r --arg p "$p-" '[.objects[] | select((._.hidden // false) | not) | .attributes.name | select(startswith($p))] | group_by(.) | map(select(length > 1) | "duplicate: \(.[0]) x\(length)") | .[]'
+    done
+    curl -s "$BASE/__sim/objects?type=catalog-item" |
+        jq -r --arg p "$p-" '[.objects[] | .attributes.external_id | select(startswith($p))] | group_by(.) | map(select(length > 1) | "duplicate: \(.[0])") | .[]'
+}
+# count_prefix TYPE FIELD PREFIX: live objects of TYPE whose FIELD starts with PREFIX.
+count_prefix() {
+    curl -s "$BASE/__sim/objects?type=$1" |
+        jq --arg f "$2" --arg p "$3" '[.objects[] | select((._.hidden // false) | not) | .attributes[$f] // "" | select(startswith($p))] | length'
+}
