@@ -141,7 +141,8 @@ int plan_check_bundle(const struct plan_row *p, struct bundle **out)
                         "the bundle %s changed since plan %s was made (its hash is now %.12s…, "
                         "the plan was made from %.12s…); nothing was changed in Klaviyo: make a "
                         "new plan with `cadence plan create %s %s`",
-                        p->bundle_dir, p->id, now_hash, p->bundle_hash, p->tenant_id, p->bundle_dir);
+                        p->bundle_dir, p->id, now_hash, p->bundle_hash, p->tenant_id,
+                        p->bundle_dir);
     }
     if (out)
         *out = b;
