@@ -251,6 +251,46 @@ check "send with its confirmation" 200 "vip-preview.* sent, send time immediatel
 [ "$(db "SELECT actor FROM audit_log WHERE action = 'campaign.send' ORDER BY seq DESC LIMIT 1")" = "$OPERATOR" ] &&
     ok || fail "campaign.send is not audited with the operator"
 
+# ---- revoked mid-apply in the background: paused, then resumed once a new key is verified ----
+R="$WORK/revoke"
+mkdir -p "$R/templates"
+for i in $(seq 1 20); do
+    printf '<html><body><h1>Revoke test %d</h1></body></html>\n' "$i" >"$R/templates/rv-t$i.html"
+done
+plan_make acme-outdoors "$R"
+PR=$PLAN_ID
+JAR="$WORK/jar" req pr GET "/admin/plans/$PR"
+CSRF=$(csrf_in)
+curl -s -X POST -H 'Content-Type: application/json' \
+    --data-binary "{\"revoke_key_after\":{\"key_last4\":\"${KEY: -4}\",\"calls\":6}}" "$KBASE/__sim/faults" >/dev/null
+JAR="$WORK/jar" req confirm_r POST "/admin/plans/$PR/confirm" --data-urlencode "csrf=$CSRF" \
+    --data-urlencode "hash=$PLAN_HASH"
+check "confirm the plan that meets a revocation" 303
+wait_final "$PR" && ok || fail "the revoked plan did not stop: $(cat "$BODY")"
+jq -e '.status == "paused" and .progress.revoked == true and (.message | test("revoked"))' "$BODY" >/dev/null &&
+    ok || fail "not paused by the revocation: $(cat "$BODY")"
+curl -s -X POST -H 'Content-Type: application/json' --data-binary '{}' "$KBASE/__sim/faults" >/dev/null
+[ "$(db "SELECT COUNT(*) FROM outbox WHERE tenant_id = 'acme-outdoors' AND kind = 'key_revoked'")" = 1 ] &&
+    ok || fail "one key-revoked email"
+sleep 1.5 # two scans: a paused plan is not resumed while the key is revoked
+[ "$(plan_status "$PR")" = paused ] && ok || fail "resumed without a new key"
+NEWKEY=$(random_key)
+account=$(curl -s "$KBASE/__sim/accounts" | jq -r '.accounts[0].id // .[0].id // empty')
+curl -s -X POST -H 'Content-Type: application/json' \
+    --data-binary "{\"account_id\":\"$account\",\"key\":\"$NEWKEY\"}" "$KBASE/__sim/keys/add" >/dev/null
+run_in "$NEWKEY" key set acme-outdoors --verify
+expect "a new key, verified" 0 "Stored the klaviyo key"
+for _ in $(seq 300); do
+    JAR="$WORK/jar" req progress GET "/admin/plans/$PR/progress.json"
+    [ "$(jq -r .status "$BODY")" = done ] && break
+    sleep 0.2
+done
+jq -e '.status == "done"' "$BODY" >/dev/null && ok || fail "the paused plan did not resume: $(cat "$BODY")"
+grep -q "worker.resume plan=$PR" "$WORK/serve1.err" && ok || fail "the resume is not logged"
+n=$(curl -s "$KBASE/__sim/objects?type=template" | jq '[.objects[] | select((._.hidden // false) | not) | .attributes.name | select(startswith("rv-"))] | length')
+u=$(curl -s "$KBASE/__sim/objects?type=template" | jq '[.objects[] | select((._.hidden // false) | not) | .attributes.name | select(startswith("rv-"))] | unique | length')
+[ "$n" = 20 ] && [ "$u" = 20 ] && ok || fail "templates after resume: $n ($u distinct)"
+
 # ---- a plan confirmed with the CLI is the CLI's while the server runs; a restart picks it up ----
 echo "<!-- v3 -->" >>"$B/templates/welcome.html"
 cp "$CADENCE_SRC/examples/bundle/templates/welcome.html" "$B/templates/escape-me.html"
@@ -272,5 +312,5 @@ stop_serve
 [ "$STOP_RC" = 0 ] && ok || fail "second serve exited $STOP_RC"
 
 cat "$WORK"/serve*.out "$WORK"/serve*.err >>"$OUT"
-assert_no_secret "no key or password in any output or file" "$KEY" "$OPER_PW"
+assert_no_secret "no key or password in any output or file" "$KEY" "$NEWKEY" "$OPER_PW"
 finish
