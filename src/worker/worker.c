@@ -294,28 +294,32 @@ static void handles_close(struct handles *h)
 
 static void run_job(worker_pool *w, struct handles *h, struct job *j)
 {
+    /* The job's slot stays this thread's while it runs; once finished it may be reused at once,
+     * so what the logs name is copied first. */
+    pthread_mutex_lock(&w->mu);
+    struct job copy = *j;
+    pthread_mutex_unlock(&w->mu);
     struct plan_apply_result res;
     memset(&res, 0, sizeof res);
     int rc = handles_open(w, h, true);
     if (!rc) {
-        pthread_mutex_lock(&w->mu);
-        struct job copy = *j;
-        pthread_mutex_unlock(&w->mu);
         count_baseline(h->st, &copy);
         pthread_mutex_lock(&w->mu);
         memcpy(j->counted, copy.counted, sizeof j->counted);
         pthread_mutex_unlock(&w->mu);
-        cad_log(LOG_INFO, "worker.apply", "plan=%s tenant=%s", j->plan_id, j->tenant_id);
+        cad_log(LOG_INFO, "worker.apply", "plan=%s tenant=%s", copy.plan_id, copy.tenant_id);
         struct apply_ctx a = {w, j};
         struct plan_apply_options o = {.actor = "system", .progress = on_progress, .ctx = &a};
-        rc = plan_apply(h->st, h->v, j->plan_id, &o, &res);
+        rc = plan_apply(h->st, h->v, copy.plan_id, &o, &res);
     }
-    const char *errmsg = rc ? cad_errmsg() : NULL;
+    char errmsg[512] = "";
+    if (rc)
+        snprintf(errmsg, sizeof errmsg, "%s", cad_errmsg());
     pthread_mutex_lock(&w->mu);
     j->rc = rc;
     j->updated_ms = time_now_ms();
     if (rc) {
-        snprintf(j->message, sizeof j->message, "%.511s", errmsg);
+        snprintf(j->message, sizeof j->message, "%s", errmsg);
     } else {
         j->outcome = res.outcome;
         j->progress = res.progress;
@@ -332,10 +336,12 @@ static void run_job(worker_pool *w, struct handles *h, struct job *j)
     const char *labels[] = {"outcome", outcome};
     metrics_counter_add("cadence_plan_applies_total", "Background plan applies by how they ended",
                         labels, 1, 1);
-    cad_log(rc ? LOG_ERROR : LOG_INFO, "worker.applied", "plan=%s tenant=%s outcome=%s", j->plan_id,
-            j->tenant_id, outcome);
     if (rc)
-        cad_log(LOG_ERROR, "worker.apply_failed", "plan=%s error=\"%s\"", j->plan_id, errmsg);
+        cad_log(LOG_ERROR, "worker.apply_failed", "plan=%s tenant=%s error=\"%s\"", copy.plan_id,
+                copy.tenant_id, errmsg);
+    else
+        cad_log(LOG_INFO, "worker.applied", "plan=%s tenant=%s outcome=%s", copy.plan_id,
+                copy.tenant_id, outcome);
     if (rc == CAD_EIO) /* a broken handle is opened afresh for the next plan */
         handles_close(h);
 }
