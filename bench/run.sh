@@ -88,3 +88,4 @@ echo "bench client.workload  $c2 (audit database on tmpfs: pacing without the di
 c3=$(cadence cadence-foreign-0.5 0.5 /tmp)
 echo "bench client.foreign   $c3 (another integration uses half of every window; bound uses the half left)"
 bash "$root/bench/web.sh" "$BUILD" # web: wrk vs nginx, resident memory (bench/web.sh)
+bash "$root/bench/plan.sh" "$BUILD" # plan engine: apply wall / lower bound, 429s; plan computation CPU and memory (bench/plan.sh)

@@ -1127,9 +1127,20 @@ static void batch_after_lookup(struct engine *e, struct batch *bt, const json_t 
     batch_job(e, bt);
 }
 
+static void batch_cb_inner(struct batch *bt, const struct klaviyo_result *res);
+
+/* One transaction for everything a batch's answer settles (up to 100 steps), not one each. */
 static void batch_cb(void *ctx, const struct klaviyo_result *res)
 {
     struct batch *bt = ctx;
+    int rc = store_begin(bt->e->st);
+    batch_cb_inner(bt, res);
+    if (!rc)
+        store_commit(bt->e->st);
+}
+
+static void batch_cb_inner(struct batch *bt, const struct klaviyo_result *res)
+{
     struct engine *e = bt->e;
     bt->waiting = false;
     e->calls += res->attempts;
