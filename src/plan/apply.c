@@ -57,7 +57,6 @@ enum pc {
 };
 
 #define MAX_UNKNOWN_ROUNDS 6
-#define KIND_ACTIVE_MAX    24
 #define BATCH_MAX          100
 #define BATCHES_ACTIVE_MAX 60
 
@@ -82,6 +81,8 @@ struct astep {
     char *rid, *rupd;
     /* this run */
     bool active;
+    bool end_pending; /* ended in memory; its row is written by the next flush_ends() */
+    char *end_error;
     enum pc pc;
     int unknown_rounds;
     json_t *assign;  /* campaign: [{index, template}] */
@@ -117,7 +118,8 @@ struct engine {
     const struct plan_apply_options *o;
     const char *actor;
     bool revoked;
-    int kind_active[ASSET_KIND_COUNT];
+    struct astep **ending; /* ended steps whose rows are not yet written */
+    int nending;
     struct batch **batches;
     int nbatches, cap_batches, active_batches;
     int64_t calls, start_ms, audit_seq0, poll_ms;
@@ -172,32 +174,55 @@ static int record_object(struct engine *e, struct astep *s)
 static void step_end(struct engine *e, struct astep *s, enum rstate st, const char *error)
 {
     s->state = st;
-    if (s->active) {
-        s->active = false;
-        e->kind_active[s->kind]--;
-    }
+    s->active = false;
     s->pc = PC_IDLE;
-    int rc = store_begin(e->st);
-    if (!rc)
-        rc = save_run(e, s, error);
-    if (!rc && st == RS_DONE)
+    set_str(&s->end_error, error);
+    if (!s->end_pending) {
+        s->end_pending = true;
+        e->ending[e->nending++] = s;
+    }
+}
+
+static int write_end(struct engine *e, struct astep *s)
+{
+    int rc = save_run(e, s, s->end_error);
+    if (!rc && s->state == RS_DONE)
         rc = record_object(e, s);
+    return rc;
+}
+
+/* Writes the ends of every step that finished since the last flush in one transaction (one
+ * durable commit for all the answers of a loop pass, not one per step). Until then a finished
+ * step's row still says `intent`, which after a crash means "look the object up before writing":
+ * a lost end costs a lookup, never a duplicate. Runs before anything that depends on those ends
+ * (a dependent step's intent, the plan's final status) is written. */
+static void flush_ends(struct engine *e)
+{
+    if (!e->nending)
+        return;
+    int rc = store_begin(e->st);
+    for (int i = 0; i < e->nending && !rc; i++)
+        rc = write_end(e, e->ending[i]);
+    if (!rc)
+        rc = store_commit(e->st);
     if (rc) {
         store_rollback(e->st);
-        cad_log(LOG_ERROR, "plan.apply", "plan=%s step=%d cannot record its end: %s", e->p.id,
-                s->seq, cad_errmsg());
-        return;
+        for (int i = 0; i < e->nending; i++) /* one by one, so one bad row costs only itself */
+            if (write_end(e, e->ending[i]))
+                cad_log(LOG_ERROR, "plan.apply", "plan=%s step=%d cannot record its end: %s",
+                        e->p.id, e->ending[i]->seq, cad_errmsg());
     }
-    store_commit(e->st);
+    for (int i = 0; i < e->nending; i++) {
+        e->ending[i]->end_pending = false;
+        set_str(&e->ending[i]->end_error, NULL);
+    }
+    e->nending = 0;
 }
 
 /* Stops a step where it stands (revocation): its stored state is left as it is. */
-static void step_halt(struct engine *e, struct astep *s)
+static void step_halt(struct astep *s)
 {
-    if (s->active) {
-        s->active = false;
-        e->kind_active[s->kind]--;
-    }
+    s->active = false;
     s->pc = PC_IDLE;
 }
 
@@ -308,7 +333,7 @@ static bool submit(struct engine *e, struct astep *s, const char *method, const 
     int rc = klaviyo_submit(e->c, &rq, step_cb, s);
     free(txt);
     if (rc == CAD_EAUTH) {
-        step_halt(e, s);
+        step_halt(s);
         return false;
     }
     if (rc) {
@@ -476,7 +501,6 @@ static void do_check(struct engine *e, struct astep *s)
 static void step_start(struct engine *e, struct astep *s)
 {
     s->active = true;
-    e->kind_active[s->kind]++;
     s->unknown_rounds = 0;
     s->sub = 0;
     switch (s->action) {
@@ -865,11 +889,11 @@ static void step_cb(void *ctx, const struct klaviyo_result *res)
     e->calls += res->attempts;
     if (res->outcome == KLAVIYO_OUT_REVOKED) {
         on_revoked(e, res);
-        step_halt(e, s);
+        step_halt(s);
         return;
     }
     if (e->revoked && res->outcome != KLAVIYO_OUT_OK) {
-        step_halt(e, s); /* the stored state says where to resume */
+        step_halt(s); /* the stored state says where to resume */
         return;
     }
     step_go(e, s, res); /* an answer already on its way is still recorded */
@@ -892,8 +916,6 @@ static void catalog_id(const char *ext, char *out, size_t n)
 static void batch_item_end(struct engine *e, struct astep *s, enum rstate st, const char *err)
 {
     s->batch = NULL;
-    s->active = true; /* step_end balances kind_active */
-    e->kind_active[s->kind]++;
     step_end(e, s, st, err);
 }
 
@@ -1370,7 +1392,7 @@ static void progress_fill(struct engine *e, struct plan_progress *p)
                     : (finished == p->total ? 0 : -1);
 }
 
-static void schedule(struct engine *e)
+static void schedule_pass(struct engine *e)
 {
     struct batch *open[3] = {NULL, NULL, NULL};
     bool non_delete_left = false;
@@ -1388,8 +1410,6 @@ static void schedule(struct engine *e)
         char why[512];
         int r = deps_ready(e, s, why, sizeof why);
         if (r < 0) {
-            s->active = true;
-            e->kind_active[s->kind]++;
             step_end(e, s, RS_SKIPPED, why);
             continue;
         }
@@ -1414,8 +1434,6 @@ static void schedule(struct engine *e)
             }
             continue;
         }
-        if (e->kind_active[s->kind] >= KIND_ACTIVE_MAX)
-            continue;
         step_start(e, s);
     }
     for (int k = 0; k < 3; k++)
@@ -1431,6 +1449,19 @@ static void schedule(struct engine *e)
                  bt->job_id);
         batch_submit(e, bt, "GET", path, NULL, 2);
     }
+}
+
+/* One transaction for a pass: the ends of the last pass's answers, then the intents of every step
+ * this pass starts. klaviyo_submit() only queues, and nothing leaves before klaviyo_run(), which
+ * runs after the commit: each intent is still durable before its call. */
+static void schedule(struct engine *e)
+{
+    int rc = store_begin(e->st);
+    flush_ends(e);
+    schedule_pass(e);
+    flush_ends(e);
+    if (!rc && store_commit(e->st))
+        cad_log(LOG_ERROR, "plan.apply", "plan=%s cannot commit a pass: %s", e->p.id, cad_errmsg());
 }
 
 static bool work_left(struct engine *e)
@@ -1499,9 +1530,11 @@ static void engine_free(struct engine *e)
         json_decref(s->assign);
         json_decref(s->msg_ids);
         free(s->tg_id);
+        free(s->end_error);
     }
     free(e->steps);
     free(e->index);
+    free(e->ending);
     for (int i = 0; i < e->nbatches; i++) {
         for (int k = 0; k < BATCH_MAX; k++)
             free(e->batches[i]->item_error[k]);
@@ -1557,7 +1590,8 @@ int plan_apply(store *st, vault *v, const char *plan_id, const struct plan_apply
         e.poll_ms = 20;
     e.steps = calloc((size_t)e.p.n_steps + 1, sizeof *e.steps);
     e.index = calloc((size_t)e.p.n_steps + 1, sizeof *e.index);
-    if (!e.steps || !e.index) {
+    e.ending = calloc((size_t)e.p.n_steps + 1, sizeof *e.ending);
+    if (!e.steps || !e.index || !e.ending) {
         engine_free(&e);
         return cad_fail(CAD_ENOMEM, "out of memory");
     }
@@ -1633,6 +1667,7 @@ int plan_apply(store *st, vault *v, const char *plan_id, const struct plan_apply
             o->progress(o->ctx, &p);
         }
     }
+    flush_ends(&e);
     progress_fill(&e, &result->progress);
     if (o && o->progress)
         o->progress(o->ctx, &result->progress);
