@@ -43,16 +43,14 @@ static bool valid_plan_id(const char *s)
     return true;
 }
 
-/* An asset name from the URL: printable ASCII without '/', as bundle file names are. */
+/* An asset name that can stand in a URL path as it is (letters, digits, '.', '_', '-', '~'): the
+ * campaign send forms are offered for these; others are sent with `cadence campaign send`. */
 static bool valid_name(const char *s)
 {
     size_t n = s ? strlen(s) : 0;
     if (n == 0 || n > 100)
         return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e || s[i] == '/')
-            return false;
-    return true;
+    return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-~") == n;
 }
 
 static const char *jstr(const json_t *o, const char *k)
