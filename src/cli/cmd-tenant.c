@@ -6,6 +6,7 @@
 #include "cli/cli.h"
 #include "common/err.h"
 #include "common/util.h"
+#include "plan/plan.h"
 #include "tenant/tenant.h"
 #include "web/web.h"
 
@@ -167,8 +168,30 @@ static int cmd_tenant_show_exec(struct cli_ctx *ctx, int argc, char **argv)
             return cli_fail("cannot read credentials");
         cli_print_credential(&c, json, k == 0);
     }
-    if (json)
-        printf("]}\n");
+    int64_t revoked_ms = 0, mail_id = 0;
+    int paused = 0;
+    if (plan_revocation_info(st, t.id, &revoked_ms, &mail_id, &paused) != CAD_OK)
+        return cli_fail("cannot read the key's revocation state");
+    char revoked[32] = "";
+    if (revoked_ms)
+        time_format_ms(revoked_ms, revoked, sizeof revoked);
+    if (json) {
+        printf("],\"revocation\":");
+        if (revoked_ms)
+            printf("{\"detected\":\"%s\",\"mail_id\":%lld}", revoked, (long long)mail_id);
+        else
+            printf("null");
+        printf(",\"paused_plans\":%d}\n", paused);
+    } else {
+        if (revoked_ms && mail_id)
+            printf("Revoked  Klaviyo rejected the key at %s; email to the brand queued (outbox "
+                   "%lld)\n",
+                   revoked, (long long)mail_id);
+        else if (revoked_ms)
+            printf("Revoked  Klaviyo rejected the key at %s; no email could be queued\n", revoked);
+        printf("Paused   %d plan%s%s\n", paused, paused == 1 ? "" : "s",
+               paused ? " (they resume once a new key is verified)" : "");
+    }
     return 0;
 }
 

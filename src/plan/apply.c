@@ -118,6 +118,9 @@ struct engine {
     const struct plan_apply_options *o;
     const char *actor;
     bool revoked;
+    struct plan_lease *lease;
+    bool lease_lost; /* another applier took the plan over: send nothing new */
+    char lease_msg[512];
     struct astep **ending; /* ended steps whose rows are not yet written */
     int nending;
     struct batch **batches;
@@ -320,6 +323,11 @@ static void step_go(struct engine *e, struct astep *s, const struct klaviyo_resu
 static bool submit(struct engine *e, struct astep *s, const char *method, const char *target,
                    json_t *body, enum pc next)
 {
+    if (e->lease_lost) { /* another applier runs the plan now: its rows say where it stands */
+        json_decref(body);
+        step_halt(s);
+        return false;
+    }
     char *txt = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     struct klaviyo_request rq = {
@@ -968,6 +976,11 @@ static bool batch_submit(struct engine *e, struct batch *bt, const char *method,
         batch_close_if_empty(e, bt);
         return false;
     }
+    if (e->lease_lost) {
+        json_decref(body);
+        batch_halt(e, bt);
+        return false;
+    }
     char *txt = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     struct klaviyo_request rq = {
@@ -1392,6 +1405,12 @@ static void progress_fill(struct engine *e, struct plan_progress *p)
                     : (finished == p->total ? 0 : -1);
 }
 
+/* Nothing new starts after a revocation or once another applier took the plan over. */
+static bool halted(const struct engine *e)
+{
+    return e->revoked || e->lease_lost;
+}
+
 static void schedule_pass(struct engine *e)
 {
     struct batch *open[3] = {NULL, NULL, NULL};
@@ -1401,7 +1420,7 @@ static void schedule_pass(struct engine *e)
         if (!is_final(s->state) && s->action != PLAN_DELETE)
             non_delete_left = true;
     }
-    for (int i = 0; i < e->n && !e->revoked; i++) {
+    for (int i = 0; i < e->n && !halted(e); i++) {
         struct astep *s = &e->steps[i];
         if (is_final(s->state) || s->active || s->batch)
             continue;
@@ -1440,7 +1459,7 @@ static void schedule_pass(struct engine *e)
         if (open[k])
             batch_start(e, open[k]);
     int64_t now = time_mono_ms();
-    for (int i = 0; i < e->nbatches && !e->revoked; i++) {
+    for (int i = 0; i < e->nbatches && !halted(e); i++) {
         struct batch *bt = e->batches[i];
         if (bt->finished || bt->waiting || bt->pc != 2 || bt->next_poll_ms > now)
             continue;
@@ -1468,7 +1487,7 @@ static bool work_left(struct engine *e)
 {
     if (klaviyo_pending(e->c) > 0)
         return true;
-    if (e->revoked)
+    if (halted(e))
         return false;
     for (int i = 0; i < e->nbatches; i++)
         if (!e->batches[i]->finished)
@@ -1565,11 +1584,11 @@ static int apply_refuse(const struct plan_row *p)
     return CAD_OK;
 }
 
-int plan_apply(store *st, vault *v, const char *plan_id, const struct plan_apply_options *o,
-               struct plan_apply_result *result)
+static int apply_leased(store *st, vault *v, const char *plan_id,
+                        const struct plan_apply_options *o, struct plan_apply_result *result,
+                        struct plan_lease *lease)
 {
-    memset(result, 0, sizeof *result);
-    struct engine e = {.st = st, .o = o};
+    struct engine e = {.st = st, .o = o, .lease = lease};
     e.actor = o && o->actor ? o->actor : AUDIT_ACTOR_SYSTEM;
     int rc = plan_row_get(st, plan_id, &e.p);
     if (rc)
@@ -1660,6 +1679,12 @@ int plan_apply(store *st, vault *v, const char *plan_id, const struct plan_apply
         if ((rc = klaviyo_run(e.c, 50)))
             break;
         int64_t t = time_mono_ms();
+        if (!e.lease_lost && t - lease->renewed_mono_ms >= PLAN_LEASE_RENEW_MS &&
+            plan_lease_renew(st, lease) == CAD_ESTATE) {
+            e.lease_lost = true;
+            snprintf(e.lease_msg, sizeof e.lease_msg, "%s", cad_errmsg());
+            cad_log(LOG_WARN, "plan.apply", "%s", e.lease_msg);
+        }
         if (o && o->progress && t - last_tick >= 1000) {
             last_tick = t;
             struct plan_progress p;
@@ -1668,6 +1693,10 @@ int plan_apply(store *st, vault *v, const char *plan_id, const struct plan_apply
         }
     }
     flush_ends(&e);
+    if (e.lease_lost) { /* the plan's status is the new holder's to write */
+        engine_free(&e);
+        return cad_fail(CAD_ESTATE, "%s", e.lease_msg);
+    }
     progress_fill(&e, &result->progress);
     if (o && o->progress)
         o->progress(o->ctx, &result->progress);
@@ -1758,4 +1787,23 @@ int plan_revocation_info(store *st, const char *tenant_id, int64_t *detected_ms,
     *mail_id = v.mail_id;
     *paused_plans = (int)v.paused;
     return rc < 0 ? rc : CAD_OK;
+}
+
+int plan_apply(store *st, vault *v, const char *plan_id, const struct plan_apply_options *o,
+               struct plan_apply_result *result)
+{
+    memset(result, 0, sizeof *result);
+    struct plan_row p;
+    int rc = plan_row_get(st, plan_id, &p);
+    if (rc)
+        return rc;
+    if ((rc = apply_refuse(&p)))
+        return rc;
+    struct plan_lease lease;
+    if ((rc = plan_lease_take(st, plan_id, 0, &lease)))
+        return rc;
+    /* the plan as it is now that no one else runs it (a former holder may have finished it) */
+    rc = apply_leased(st, v, plan_id, o, result, &lease);
+    plan_lease_release(st, &lease);
+    return rc;
 }

@@ -8,6 +8,7 @@
  *   account.c   reading the account: paged listings, lookups by name or deterministic id
  *   plan.c      plan_create (steps, hash, estimate), storage, show, list, cancel, confirm
  *   apply.c     the apply engine: dependency order, concurrency, exactly-once, revocation
+ *   lease.c     one applier per plan: a lease row taken atomically, renewed, released
  *   campaign.c  sending a draft campaign with its own confirmation
  */
 #ifndef CADENCE_PLAN_PLAN_INT_H
@@ -129,5 +130,29 @@ int plan_check_stale(store *st, const struct plan_row *p);
 /* Loads the bundle again and compares its hash with the plan's (CAD_ESTATE when it changed).
  * *out gets the bundle when out is not NULL. */
 int plan_check_bundle(const struct plan_row *p, struct bundle **out);
+
+/* ---- leases (lease.c) ---- */
+
+#define PLAN_LEASE_TTL_MS   30000 /* a holder that stops renewing loses the plan after this */
+#define PLAN_LEASE_RENEW_MS 5000
+
+struct plan_lease {
+    char plan_id[PLAN_ID_MAX];
+    char holder[128]; /* host:pid:random, unique per take */
+    char host[256];
+    int64_t pid, ttl_ms, renewed_mono_ms;
+};
+/* Takes plan_id's lease (ttl_ms 0 = PLAN_LEASE_TTL_MS). CAD_ESTATE naming the holder's process,
+ * host and start time when another applier holds an unexpired lease whose process is not known
+ * to be gone. */
+int plan_lease_take(store *st, const char *plan_id, int64_t ttl_ms, struct plan_lease *out);
+/* Extends the lease by its TTL; CAD_ESTATE when it was lost (expired and taken by another). */
+int plan_lease_renew(store *st, struct plan_lease *l);
+/* Deletes the lease if this holder still has it. */
+void plan_lease_release(store *st, const struct plan_lease *l);
+/* This host's name as leases record it. */
+void plan_lease_host(char *out, size_t outsz);
+/* True when (host, pid) is a process of this host that no longer exists (never for this one). */
+bool plan_lease_holder_gone(const char *host, int64_t pid);
 
 #endif
