@@ -153,13 +153,8 @@ int plan_check_bundle(const struct plan_row *p, struct bundle **out)
 
 /* ---- computing a plan ---- */
 
-struct recorded {
-    enum asset_kind kind;
-    char *name, *remote_id, *hash, *updated;
-};
-
 struct rec_list {
-    struct recorded *r;
+    struct plan_recorded *r;
     size_t n, cap;
 };
 
@@ -173,13 +168,13 @@ static int row_recorded(void *ctx, const store_row *row)
     }
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 64;
-        struct recorded *p = realloc(l->r, cap * sizeof *p);
+        struct plan_recorded *p = realloc(l->r, cap * sizeof *p);
         if (!p)
             return CAD_ENOMEM;
         l->r = p;
         l->cap = cap;
     }
-    struct recorded *r = &l->r[l->n++];
+    struct plan_recorded *r = &l->r[l->n++];
     r->kind = k;
     r->name = strdup(store_row_text(row, 1));
     r->remote_id = strdup(store_row_text(row, 2));
@@ -190,15 +185,15 @@ static int row_recorded(void *ctx, const store_row *row)
 
 static int cmp_rec(const void *a, const void *b)
 {
-    const struct recorded *x = a, *y = b;
+    const struct plan_recorded *x = a, *y = b;
     if (x->kind != y->kind)
         return x->kind < y->kind ? -1 : 1;
     return strcmp(x->name, y->name);
 }
 
-static struct recorded *rec_find(struct rec_list *l, enum asset_kind k, const char *name)
+static struct plan_recorded *rec_find(struct rec_list *l, enum asset_kind k, const char *name)
 {
-    struct recorded key = {.kind = k, .name = (char *)name};
+    struct plan_recorded key = {.kind = k, .name = (char *)name};
     return l->n ? bsearch(&key, l->r, l->n, sizeof *l->r, cmp_rec) : NULL;
 }
 
@@ -212,18 +207,6 @@ static void rec_free(struct rec_list *l)
     }
     free(l->r);
 }
-
-struct step {
-    int seq;
-    enum asset_kind kind;
-    const char *name;
-    enum plan_action action;
-    char content_hash[65];
-    const char *remote_id, *remote_updated;
-    json_t *deps, *calls;
-    char *diff;
-    char note[512];
-};
 
 struct maker {
     struct bundle *b;
@@ -332,9 +315,8 @@ static double op_seconds(int64_t n, const struct kspec_op *op)
     return (double)full * 60.0 + (double)(rest / per_s);
 }
 
-static json_t *make_estimate(json_t *steps_calls, size_t n_catalog_jobs_create,
-                             size_t n_catalog_jobs_update, size_t n_catalog_jobs_delete,
-                             int64_t *out_ms)
+json_t *plan_estimate(const json_t *steps_calls, size_t n_catalog_jobs_create,
+                      size_t n_catalog_jobs_update, size_t n_catalog_jobs_delete, int64_t *out_ms)
 {
     struct opcount counts[128];
     size_t nc = 0;
@@ -435,8 +417,8 @@ static int row_tenant_exists(void *ctx, const store_row *r)
     return 1;
 }
 
-static void plan_hash(const char *tenant, const char *bundle_hash, bool prune,
-                      const struct step *steps, size_t n, char out[65])
+void plan_hash(const char *tenant, const char *bundle_hash, bool prune,
+               const struct plan_step *steps, size_t n, char out[65])
 {
     size_t cap = 256 + n * 256, len = 0;
     char *buf = malloc(cap);
@@ -483,7 +465,7 @@ static void step_token(const char *plan_id, const char *hash, int seq, char *out
     snprintf(out, n, "plan:%s:%d:%.32s", plan_id, seq, h);
 }
 
-static void free_steps(struct step *steps, size_t n)
+static void free_steps(struct plan_step *steps, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         json_decref(steps[i].deps);
@@ -495,7 +477,7 @@ static void free_steps(struct step *steps, size_t n)
 
 static int store_plan(store *st, const char *actor, const char *id, const char *tenant_id,
                       const struct bundle *b, bool prune, const char *hash, int64_t ttl_ms,
-                      json_t *estimate, int64_t estimate_ms, struct step *steps, size_t n)
+                      json_t *estimate, int64_t estimate_ms, struct plan_step *steps, size_t n)
 {
     int64_t now = time_now_ms();
     char *est = json_dumps(estimate, JSON_COMPACT);
@@ -567,6 +549,50 @@ static bool same_updated(const char *a, const char *b)
     return strcmp(a, b) == 0;
 }
 
+enum plan_action plan_decide(const struct bundle_asset *a, const struct remote_obj *live,
+                             const struct plan_recorded *r, const json_t *want, bool unresolved)
+{
+    if (!live)
+        return PLAN_CREATE;
+    const struct kind_info *ki = kind_info(a->kind);
+    bool recorded_same =
+        r && strcmp(r->remote_id, live->id) == 0 && strcmp(r->hash, a->content_hash) == 0;
+    bool untouched = recorded_same && same_updated(r->updated, live->updated);
+    bool has_opaque = false;
+    for (int q = 0; q < 3 && ki->opaque[q]; q++)
+        has_opaque |= json_object_get(a->attrs, ki->opaque[q]) != NULL;
+    has_opaque |= json_object_get(a->attrs, "relationships") != NULL;
+    bool fields_equal = !unresolved && attrs_match(ki, want, live->attrs);
+    if (untouched || (fields_equal && (!has_opaque || recorded_same)) ||
+        (a->kind == ASSET_IMAGE && !r && fields_equal))
+        return PLAN_UNCHANGED;
+    if (a->kind == ASSET_IMAGE || !ki->can_update)
+        return PLAN_REPLACE;
+    return PLAN_UPDATE;
+}
+
+bool plan_prunes(bool prune, enum asset_kind kind, bool in_bundle)
+{
+    return prune && !in_bundle && kind != ASSET_IMAGE;
+}
+
+json_t *plan_step_deps(const struct bundle *b, const struct bundle_asset *a, const int *seq_of)
+{
+    json_t *deps = json_array();
+    for (size_t k = 0; k < a->n_refs; k++) {
+        const struct bundle_asset *d = bundle_find(b, a->refs[k].kind, a->refs[k].name);
+        if (!d)
+            continue;
+        int dseq = seq_of[d - b->assets];
+        bool dup = false;
+        for (size_t q = 0; q < json_array_size(deps); q++)
+            dup |= json_integer_value(json_array_get(deps, q)) == dseq;
+        if (dseq && !dup)
+            json_array_append_new(deps, json_integer(dseq));
+    }
+    return deps;
+}
+
 int plan_create(store *st, vault *v, const char *tenant_id, const char *bundle_dir,
                 const struct plan_create_options *o, plan_line_fn on_bundle_error, void *ctx,
                 char out_id[PLAN_ID_MAX])
@@ -636,7 +662,7 @@ int plan_create(store *st, vault *v, const char *tenant_id, const char *bundle_d
 
     m.live = calloc(b->n_assets + 1, sizeof *m.live);
     m.seq_of = calloc(b->n_assets + 1, sizeof *m.seq_of);
-    struct step *steps = calloc(b->n_assets + m.rec.n + 1, sizeof *steps);
+    struct plan_step *steps = calloc(b->n_assets + m.rec.n + 1, sizeof *steps);
     if (!m.live || !m.seq_of || !steps) {
         free(steps);
         rc = cad_fail(CAD_ENOMEM, "out of memory");
@@ -652,7 +678,7 @@ int plan_create(store *st, vault *v, const char *tenant_id, const char *bundle_d
     for (size_t i = 0; i < b->n_assets; i++) {
         const struct bundle_asset *a = &b->assets[i];
         struct remote_set *set = &m.sets[a->kind];
-        struct recorded *r = rec_find(&m.rec, a->kind, a->name);
+        struct plan_recorded *r = rec_find(&m.rec, a->kind, a->name);
         long idx = -1;
         if (r)
             idx = remote_set_find_id(set, r->remote_id);
@@ -676,47 +702,27 @@ int plan_create(store *st, vault *v, const char *tenant_id, const char *bundle_d
         size_t i = b->order[oi];
         const struct bundle_asset *a = &b->assets[i];
         const struct kind_info *ki = kind_info(a->kind);
-        struct step *s = &steps[ns];
+        struct plan_step *s = &steps[ns];
         s->seq = (int)ns + 1;
         m.seq_of[i] = s->seq;
         s->kind = a->kind;
         s->name = a->name;
         memcpy(s->content_hash, a->content_hash, 65);
         snprintf(s->note, sizeof s->note, "%s", notes[i]);
-        s->deps = json_array();
+        s->deps = plan_step_deps(b, a, m.seq_of);
         s->calls = json_array();
-        for (size_t k = 0; k < a->n_refs; k++) {
-            const struct bundle_asset *d = bundle_find(b, a->refs[k].kind, a->refs[k].name);
-            if (!d)
-                continue;
-            int dseq = m.seq_of[d - b->assets];
-            bool dup = false;
-            for (size_t q = 0; q < json_array_size(s->deps); q++)
-                dup |= json_integer_value(json_array_get(s->deps, q)) == dseq;
-            if (dseq && !dup)
-                json_array_append_new(s->deps, json_integer(dseq));
-        }
         const struct remote_obj *live = m.live[i];
-        struct recorded *r = rec_find(&m.rec, a->kind, a->name);
+        struct plan_recorded *r = rec_find(&m.rec, a->kind, a->name);
         bool unresolved = false;
         json_t *want = attrs_resolve(a->attrs, resolve_live, &m, &unresolved);
         if (!live) {
-            s->action = PLAN_CREATE;
+            s->action = plan_decide(a, NULL, r, want, unresolved);
             s->diff = diff_new(ki, want, a);
         } else {
             s->remote_id = live->id;
             s->remote_updated = live->updated;
-            bool recorded_same =
-                r && strcmp(r->remote_id, live->id) == 0 && strcmp(r->hash, a->content_hash) == 0;
-            bool untouched = recorded_same && same_updated(r->updated, live->updated);
-            bool has_opaque = false;
-            for (int q = 0; q < 3 && ki->opaque[q]; q++)
-                has_opaque |= json_object_get(a->attrs, ki->opaque[q]) != NULL;
-            has_opaque |= json_object_get(a->attrs, "relationships") != NULL;
-            bool fields_equal = !unresolved && attrs_match(ki, want, live->attrs);
-            if (untouched || (fields_equal && (!has_opaque || recorded_same)) ||
-                (a->kind == ASSET_IMAGE && !r && fields_equal)) {
-                s->action = PLAN_UNCHANGED;
+            s->action = plan_decide(a, live, r, want, unresolved);
+            if (s->action == PLAN_UNCHANGED) {
                 if (!r && !s->note[0])
                     snprintf(s->note, sizeof s->note,
                              "found in Klaviyo by %s (%s); Cadence will record it",
@@ -726,18 +732,14 @@ int plan_create(store *st, vault *v, const char *tenant_id, const char *bundle_d
                              "an image named \"%s\" exists (%s); Klaviyo cannot show whether its "
                              "bytes match, so it is kept",
                              a->name, live->id);
-            } else if (a->kind == ASSET_IMAGE) {
-                s->action = PLAN_REPLACE;
+            } else if (s->action == PLAN_REPLACE && a->kind == ASSET_IMAGE) {
                 snprintf(s->note, sizeof s->note,
                          "a new image is uploaded; Klaviyo cannot delete images, so %s stays",
                          live->id);
-            } else if (!ki->can_update) {
-                s->action = PLAN_REPLACE;
+            } else if (s->action == PLAN_REPLACE) {
                 snprintf(s->note, sizeof s->note,
                          "Klaviyo cannot update a %s%s: %s is deleted and created again", ki->type,
                          a->kind == ASSET_FLOW ? "'s definition" : "", live->id);
-            } else {
-                s->action = PLAN_UPDATE;
             }
             if (s->action != PLAN_UNCHANGED)
                 s->diff = diff_attrs(ki, want, live->attrs);
@@ -755,14 +757,14 @@ int plan_create(store *st, vault *v, const char *tenant_id, const char *bundle_d
     /* Prune: what Cadence pushed earlier and the bundle no longer has. */
     if (prune) {
         for (size_t i = 0; i < m.rec.n; i++) {
-            struct recorded *r = &m.rec.r[i];
-            if (r->kind == ASSET_IMAGE || bundle_find(b, r->kind, r->name))
+            struct plan_recorded *r = &m.rec.r[i];
+            if (!plan_prunes(prune, r->kind, bundle_find(b, r->kind, r->name) != NULL))
                 continue;
             long idx = remote_set_find_id(&m.sets[r->kind], r->remote_id);
             if (idx < 0)
                 continue;
             const struct remote_obj *live = &m.sets[r->kind].objs[idx];
-            struct step *s = &steps[ns];
+            struct plan_step *s = &steps[ns];
             s->seq = (int)ns + 1;
             s->kind = r->kind;
             s->name = r->name;
@@ -785,7 +787,7 @@ int plan_create(store *st, vault *v, const char *tenant_id, const char *bundle_d
     for (size_t i = 0; i < ns; i++)
         json_array_append(all_calls, steps[i].calls);
     int64_t est_ms = 0;
-    json_t *estimate = make_estimate(all_calls, cat_jobs[0], cat_jobs[1], cat_jobs[2], &est_ms);
+    json_t *estimate = plan_estimate(all_calls, cat_jobs[0], cat_jobs[1], cat_jobs[2], &est_ms);
     json_decref(all_calls);
 
     char hash[65];

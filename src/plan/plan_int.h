@@ -131,6 +131,48 @@ int plan_check_stale(store *st, const struct plan_row *p);
  * *out gets the bundle when out is not NULL. */
 int plan_check_bundle(const struct plan_row *p, struct bundle **out);
 
+/* ---- computing a plan (plan.c; pure, unit-tested) ---- */
+
+/* What Cadence recorded in remote_objects about an asset it pushed. */
+struct plan_recorded {
+    enum asset_kind kind;
+    char *name, *remote_id, *hash, *updated;
+};
+
+struct plan_step {
+    int seq;
+    enum asset_kind kind;
+    const char *name;
+    enum plan_action action;
+    char content_hash[65];
+    const char *remote_id, *remote_updated;
+    json_t *deps, *calls;
+    char *diff;
+    char note[512];
+};
+
+/* The action for a bundle asset: create when nothing live matches; unchanged when Cadence's record
+ * still matches the live object or every field does; otherwise replace for kinds Klaviyo cannot
+ * update (forms, flow definitions) and images (never deleted: a new one is uploaded), else update.
+ * `want` is the asset's attributes with $refs resolved (`unresolved` when some could not be). */
+enum plan_action plan_decide(const struct bundle_asset *a, const struct remote_obj *live,
+                             const struct plan_recorded *r, const json_t *want, bool unresolved);
+/* Whether an object Cadence pushed earlier is deleted: only with --prune, only when the bundle no
+ * longer has it, never an image. */
+bool plan_prunes(bool prune, enum asset_kind kind, bool in_bundle);
+/* The seqs (JSON array, no duplicates) of the steps `a` refers to; seq_of maps asset index to
+ * step seq (0 = not yet a step). */
+json_t *plan_step_deps(const struct bundle *b, const struct bundle_asset *a, const int *seq_of);
+/* The time Klaviyo's limits impose on the calls of all steps (an array per step of
+ * {operation, path}) plus catalog bulk jobs (create, update, delete): {seconds, text,
+ * operations[]}, daily caps included ("it will finish tomorrow"). *out_ms gets the total. */
+json_t *plan_estimate(const json_t *steps_calls, size_t n_catalog_jobs_create,
+                      size_t n_catalog_jobs_update, size_t n_catalog_jobs_delete, int64_t *out_ms);
+/* The plan hash over tenant, bundle hash, prune and every step (seq, kind, name, action, content
+ * hash, remote id and updated time, deps). */
+void plan_hash(const char *tenant, const char *bundle_hash, bool prune,
+               const struct plan_step *steps, size_t n, char out[65]);
+
 /* ---- leases (lease.c) ---- */
 
 #define PLAN_LEASE_TTL_MS   30000 /* a holder that stops renewing loses the plan after this */
