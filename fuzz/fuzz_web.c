@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(s, data, size);
     s[size] = '\0';
-    if (web_token_wellformed(s)) {
+    if (onboard_token_wellformed(s)) {
         if (strlen(s) != WEB_TOKEN_LEN)
             abort();
         for (const char *p = s; *p; p++)

@@ -8,6 +8,7 @@
 #include "bundle/bundle.h"
 #include "cli/cli.h"
 #include "common/err.h"
+#include "onboard/onboard.h"
 #include "plan/plan.h"
 
 static void print_line(void *ctx, const char *line)
@@ -270,7 +271,10 @@ static void print_progress(void *ctx, const struct plan_progress *p)
 static int run_apply(struct cli_ctx *ctx, vault *v, const char *id)
 {
     struct progress_state ps = {.tty = isatty(STDOUT_FILENO) != 0};
-    struct plan_apply_options o = {.actor = ctx->actor, .progress = print_progress, .ctx = &ps};
+    struct plan_apply_options o = {.actor = ctx->actor,
+                                   .progress = print_progress,
+                                   .ctx = &ps,
+                                   .issue_link = onboard_link_for_email};
     struct plan_apply_result r;
     if (plan_apply(ctx->st, v, id, &o, &r) != CAD_OK) {
         if (ps.tty)

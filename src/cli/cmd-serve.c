@@ -51,7 +51,7 @@ static int cmd_serve_exec(struct cli_ctx *ctx, int argc, char **argv)
     if (optind < argc)
         return cli_usage(&cmd_serve_entry, "unexpected argument \"%s\"", argv[optind]);
     char url[512];
-    if (web_public_url(url, sizeof url) != CAD_OK)
+    if (onboard_public_url(url, sizeof url) != CAD_OK)
         return cli_fail("cannot serve");
     store *st = cli_store(ctx);
     if (!st)

@@ -6,9 +6,9 @@
 #include "cli/cli.h"
 #include "common/err.h"
 #include "common/util.h"
+#include "onboard/onboard.h"
 #include "plan/plan.h"
 #include "tenant/tenant.h"
-#include "web/web.h"
 
 static const struct option json_opts[] = {{"json", no_argument, NULL, 'j'}, {0}};
 
@@ -220,8 +220,8 @@ static int cmd_tenant_paid_exec(struct cli_ctx *ctx, int argc, char **argv)
     store *st = cli_store(ctx);
     if (!st)
         return 1;
-    struct web_payment_result pr;
-    if (web_payment_confirm(st, ctx->actor, id, &pr) != CAD_OK)
+    struct onboard_payment_result pr;
+    if (onboard_payment_confirm(st, ctx->actor, id, &pr) != CAD_OK)
         return cli_fail("cannot confirm the payment");
     printf(pr.was_paid ? "Payment for %s was already confirmed\n" : "Payment for %s confirmed\n",
            id);
@@ -279,14 +279,15 @@ static int cmd_tenant_link_exec(struct cli_ctx *ctx, int argc, char **argv)
         return rc;
     int64_t ttl;
     char base[512];
-    if (web_link_ttl_from_env(&ttl) != CAD_OK || web_public_url(base, sizeof base) != CAD_OK)
+    if (onboard_link_ttl_from_env(&ttl) != CAD_OK ||
+        onboard_public_url(base, sizeof base) != CAD_OK)
         return cli_fail("cannot issue a link");
     store *st = cli_store(ctx);
     if (!st)
         return 1;
-    char token[WEB_TOKEN_LEN + 1], until[32];
+    char token[ONBOARD_TOKEN_LEN + 1], until[32];
     int64_t expires;
-    if (web_link_issue(st, ctx->actor, id, ttl, token, &expires) != CAD_OK)
+    if (onboard_link_issue(st, ctx->actor, id, ttl, token, &expires) != CAD_OK)
         return cli_fail("cannot issue a link");
     time_format_ms(expires, until, sizeof until);
     printf("%s/onboard/%s\n", base, token);

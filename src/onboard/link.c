@@ -10,9 +10,9 @@
 #include "audit/audit.h"
 #include "common/err.h"
 #include "common/util.h"
-#include "web/web_internal.h"
+#include "onboard/onboard.h"
 
-int web_link_ttl_from_env(int64_t *ttl_ms)
+int onboard_link_ttl_from_env(int64_t *ttl_ms)
 {
     const char *s = getenv("CADENCE_LINK_TTL_DAYS");
     long days = 14;
@@ -27,7 +27,7 @@ int web_link_ttl_from_env(int64_t *ttl_ms)
     return CAD_OK;
 }
 
-int web_public_url(char *out, size_t size)
+int onboard_public_url(char *out, size_t size)
 {
     const char *s = getenv("CADENCE_PUBLIC_URL");
     if (!s || !*s)
@@ -47,17 +47,17 @@ int web_public_url(char *out, size_t size)
     return CAD_OK;
 }
 
-int web_link_issue(store *st, const char *actor, const char *tenant_id, int64_t ttl_ms,
-                   char token[WEB_TOKEN_LEN + 1], int64_t *expires_ms)
+int onboard_link_issue(store *st, const char *actor, const char *tenant_id, int64_t ttl_ms,
+                       char token[ONBOARD_TOKEN_LEN + 1], int64_t *expires_ms)
 {
     struct tenant t;
     int rc = tenant_get(st, tenant_id, &t);
     if (rc)
         return rc;
-    char tok[WEB_TOKEN_LEN + 1], hash[65];
-    if ((rc = web_token_new(tok)))
+    char tok[ONBOARD_TOKEN_LEN + 1], hash[65];
+    if ((rc = onboard_token_new(tok)))
         return rc;
-    web_token_hash(tok, hash);
+    onboard_token_hash(tok, hash);
     int64_t now = time_now_ms(), exp = now + ttl_ms;
     if ((rc = store_begin(st)))
         goto out;
@@ -100,18 +100,18 @@ out:
 
 static int link_row(void *ctx, const store_row *row)
 {
-    struct web_link *l = ctx;
+    struct onboard_link *l = ctx;
     snprintf(l->tenant_id, sizeof l->tenant_id, "%s", store_row_text(row, 0));
     l->expires_ms = store_row_int(row, 1);
     return 1;
 }
 
-int web_link_resolve(store *st, const char *token, int64_t now_ms, struct web_link *out)
+int onboard_link_resolve(store *st, const char *token, int64_t now_ms, struct onboard_link *out)
 {
     memset(out, 0, sizeof *out);
-    if (!web_token_wellformed(token))
+    if (!onboard_token_wellformed(token))
         return cad_fail(CAD_ENOTFOUND, "no such onboarding link");
-    web_token_hash(token, out->hash);
+    onboard_token_hash(token, out->hash);
     int rc =
         store_query(st,
                     "SELECT tenant_id, expires_ms FROM onboarding_links WHERE token_sha256 = $1 "
@@ -125,4 +125,20 @@ int web_link_resolve(store *st, const char *token, int64_t now_ms, struct web_li
     }
     snprintf(out->hash12, sizeof out->hash12, "%.12s", out->hash);
     return CAD_OK;
+}
+
+int onboard_link_for_email(void *ctx, store *st, const char *tenant_id, char *url, size_t urlsz)
+{
+    (void)ctx;
+    char base[512], token[ONBOARD_TOKEN_LEN + 1];
+    int64_t ttl_ms, expires_ms;
+    int rc = onboard_public_url(base, sizeof base);
+    if (rc == CAD_OK)
+        rc = onboard_link_ttl_from_env(&ttl_ms);
+    if (rc == CAD_OK)
+        rc = onboard_link_issue(st, AUDIT_ACTOR_SYSTEM, tenant_id, ttl_ms, token, &expires_ms);
+    if (rc == CAD_OK && (size_t)snprintf(url, urlsz, "%s/onboard/%s", base, token) >= urlsz)
+        rc = cad_fail(CAD_EINVAL, "the onboarding URL does not fit");
+    explicit_bzero(token, sizeof token);
+    return rc;
 }

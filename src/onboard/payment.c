@@ -1,7 +1,7 @@
 /*
  * Confirming a tenant's payment, and what it sets off: a brand that chose "Continue without
  * entering a key" is emailed for its key, with a fresh onboarding link, as soon as its payment is
- * confirmed. The console's button and `cadence tenant paid` both call web_payment_confirm(), so
+ * confirmed. The console's button and `cadence tenant paid` both call onboard_payment_confirm(), so
  * the rule lives here once.
  *
  * Everything happens in one transaction (the store counts nested begins): the payment, the new
@@ -16,7 +16,7 @@
 #include "audit/audit.h"
 #include "common/err.h"
 #include "mail/mail.h"
-#include "web/web_internal.h"
+#include "onboard/onboard.h"
 
 struct contact {
     char brand[256];
@@ -35,7 +35,7 @@ static int contact_row(void *ctx, const store_row *row)
 
 /* Issues a fresh link and queues the key request for a paid tenant whose key is deferred. */
 static int queue_key_request(store *st, const char *actor, const struct tenant *t,
-                             struct web_payment_result *out)
+                             struct onboard_payment_result *out)
 {
     struct contact c;
     snprintf(c.brand, sizeof c.brand, "%s", t->name);
@@ -52,10 +52,10 @@ static int queue_key_request(store *st, const char *actor, const struct tenant *
     }
     int64_t ttl;
     char base[512];
-    if ((rc = web_link_ttl_from_env(&ttl)) || (rc = web_public_url(base, sizeof base)))
+    if ((rc = onboard_link_ttl_from_env(&ttl)) || (rc = onboard_public_url(base, sizeof base)))
         return rc;
-    char token[WEB_TOKEN_LEN + 1], url[600], dedupe[MAIL_DEDUPE_MAX];
-    if ((rc = web_link_issue(st, actor, t->id, ttl, token, NULL)))
+    char token[ONBOARD_TOKEN_LEN + 1], url[600], dedupe[MAIL_DEDUPE_MAX];
+    if ((rc = onboard_link_issue(st, actor, t->id, ttl, token, NULL)))
         return rc;
     snprintf(url, sizeof url, "%s/onboard/%s", base, token);
     OPENSSL_cleanse(token, sizeof token);
@@ -88,8 +88,8 @@ static int queue_key_request(store *st, const char *actor, const struct tenant *
     return CAD_OK;
 }
 
-int web_payment_confirm(store *st, const char *actor, const char *tenant_id,
-                        struct web_payment_result *out)
+int onboard_payment_confirm(store *st, const char *actor, const char *tenant_id,
+                            struct onboard_payment_result *out)
 {
     memset(out, 0, sizeof *out);
     int rc = store_begin(st);

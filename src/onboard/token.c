@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "common/util.h"
-#include "web/web_internal.h"
+#include "onboard/onboard.h"
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -28,7 +28,7 @@ void base64url_encode(const unsigned char *in, size_t n, char *out)
     out[j] = 0;
 }
 
-int web_token_new(char out[WEB_TOKEN_LEN + 1])
+int onboard_token_new(char out[ONBOARD_TOKEN_LEN + 1])
 {
     unsigned char raw[32];
     int rc = random_bytes(raw, sizeof raw);
@@ -39,18 +39,18 @@ int web_token_new(char out[WEB_TOKEN_LEN + 1])
     return 0;
 }
 
-bool web_token_wellformed(const char *s)
+bool onboard_token_wellformed(const char *s)
 {
-    if (!s || strlen(s) != WEB_TOKEN_LEN)
+    if (!s || strlen(s) != ONBOARD_TOKEN_LEN)
         return false;
     for (const char *p = s; *p; p++)
         if (!strchr(b64url, *p))
             return false;
     /* 32 bytes fill only the top 4 bits of the last character's 6. */
-    return (strchr(b64url, s[WEB_TOKEN_LEN - 1]) - b64url) % 4 == 0;
+    return (strchr(b64url, s[ONBOARD_TOKEN_LEN - 1]) - b64url) % 4 == 0;
 }
 
-void web_token_hash(const char *token, char out[2 * 32 + 1])
+void onboard_token_hash(const char *token, char out[2 * 32 + 1])
 {
     sha256_hex(token, strlen(token), out);
 }

@@ -6,7 +6,7 @@
  *
  * Every request here has passed admin_gate(): r->sess is the signed-in operator, forms carried
  * the session's CSRF token, and admin-only routes were checked against the role. Every change is
- * made by the module that owns it (web_link_issue, web_payment_confirm, credential_*,
+ * made by the module that owns it (onboard_link_issue, onboard_payment_confirm, credential_*,
  * operator_add) with the operator's email as the audit actor. A tenant id from the URL is only
  * ever a lookup key: an unknown one is a 404, never a new row.
  *
@@ -450,8 +450,8 @@ void admin_tenant_link_post(struct web_req *r)
     int64_t ttl;
     char base[512], token[WEB_TOKEN_LEN + 1], url[600];
     snprintf(base, sizeof base, "%s", web_server_public_url(r->srv));
-    if (web_link_ttl_from_env(&ttl) != CAD_OK ||
-        web_link_issue(r->st, r->sess.email, tv.t.id, ttl, token, NULL) != CAD_OK) {
+    if (onboard_link_ttl_from_env(&ttl) != CAD_OK ||
+        onboard_link_issue(r->st, r->sess.email, tv.t.id, ttl, token, NULL) != CAD_OK) {
         store_error(r, "link");
         return;
     }
@@ -472,8 +472,8 @@ void admin_tenant_paid_post(struct web_req *r)
     struct tenant_view tv;
     if (!tenant_load(r, &tv))
         return;
-    struct web_payment_result pr;
-    if (web_payment_confirm(r->st, r->sess.email, tv.t.id, &pr) != CAD_OK) {
+    struct onboard_payment_result pr;
+    if (onboard_payment_confirm(r->st, r->sess.email, tv.t.id, &pr) != CAD_OK) {
         store_error(r, "payment");
         return;
     }

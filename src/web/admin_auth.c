@@ -122,10 +122,10 @@ void admin_csrf_field(struct web_req *r)
 bool admin_login_csrf_ok(struct web_req *r)
 {
     const char *cookie = web_req_cookie(r, LOGIN_COOKIE);
-    if (!web_token_wellformed(cookie))
+    if (!onboard_token_wellformed(cookie))
         return false;
     char hash[65];
-    web_token_hash(cookie, hash);
+    onboard_token_hash(cookie, hash);
     return mac_check(web_server_key(r->srv), LOGIN_CSRF_CONTEXT, hash,
                      web_form_get(&r->form, "csrf"));
 }
@@ -157,10 +157,10 @@ static int session_row(void *ctx, const store_row *row)
 static int session_resolve(struct web_req *r, const char *token)
 {
     memset(&r->sess, 0, sizeof r->sess);
-    if (!web_token_wellformed(token))
+    if (!onboard_token_wellformed(token))
         return CAD_ENOTFOUND;
     struct console_session s = {0};
-    web_token_hash(token, s.hash);
+    onboard_token_hash(token, s.hash);
     struct session_row sr = {.s = &s};
     int rc = store_query(r->st,
                          "SELECT s.operator, s.created_ms, s.last_seen_ms, s.expires_ms, "
@@ -246,6 +246,7 @@ void admin_page_begin(struct web_req *r, const char *title, const char *active)
     } nav[] = {
         {"tenants", "/admin", "Tenants", false},
         {"waiting", "/admin/waiting", "Waiting for key", false},
+        {"plans", "/admin/plans", "Plans", false},
         {"audit", "/admin/audit", "Audit log", false},
         {"operators", "/admin/operators", "Operators", true},
     };
@@ -286,15 +287,15 @@ static void login_cookie_hash(struct web_req *r, char hash[65])
 {
     const char *cookie = web_req_cookie(r, LOGIN_COOKIE);
     char fresh[WEB_TOKEN_LEN + 1];
-    if (!web_token_wellformed(cookie)) {
-        if (web_token_new(fresh) != CAD_OK) {
+    if (!onboard_token_wellformed(cookie)) {
+        if (onboard_token_new(fresh) != CAD_OK) {
             hash[0] = 0;
             return;
         }
         web_req_set_cookie(r, LOGIN_COOKIE, fresh, 3600);
         cookie = fresh;
     }
-    web_token_hash(cookie, hash);
+    onboard_token_hash(cookie, hash);
 }
 
 static void render_login(struct web_req *r, const struct login_view *v)
@@ -576,14 +577,14 @@ void admin_login_post(struct web_req *r)
     /* Signed in: a new session; the one the browser came with (if any) ends here. */
     const char *old = web_req_cookie(r, CONSOLE_COOKIE);
     char token[WEB_TOKEN_LEN + 1], hash[65], detail[200];
-    if (web_token_new(token) != CAD_OK)
+    if (onboard_token_new(token) != CAD_OK)
         goto unavailable;
-    web_token_hash(token, hash);
+    onboard_token_hash(token, hash);
     now = time_now_ms();
     rc = store_begin(r->st);
-    if (!rc && web_token_wellformed(old)) {
+    if (!rc && onboard_token_wellformed(old)) {
         char old_hash[65];
-        web_token_hash(old, old_hash);
+        onboard_token_hash(old, old_hash);
         rc = store_exec(r->st,
                         "UPDATE console_sessions SET ended_ms = $2 WHERE id_sha256 = $1 AND "
                         "ended_ms IS NULL",

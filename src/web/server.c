@@ -497,7 +497,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                          "minutes.");
             return respond(c, &r, cs, route_name, false);
         }
-        int rc = web_link_resolve(r.st, route_param(&r.params, "token"), time_now_ms(), &r.link);
+        int rc = onboard_link_resolve(r.st, route_param(&r.params, "token"), time_now_ms(), &r.link);
         if (rc) {
             if (rc != CAD_ENOTFOUND)
                 cad_log(LOG_ERROR, "web.link", "error=\"%s\"", cad_errmsg());
@@ -675,7 +675,7 @@ int web_serve(const struct web_config *cfg)
     store_close(st);
     if ((rc = web_server_key_load(cfg->data_dir, &srv.key)))
         return rc;
-    if ((rc = web_public_url(srv.public_url, sizeof srv.public_url)) ||
+    if ((rc = onboard_public_url(srv.public_url, sizeof srv.public_url)) ||
         (rc = console_config_from_env(&srv.console, strncmp(srv.public_url, "https://", 8) == 0)))
         goto out_key;
     srv.limits.per_link = per_link;

@@ -101,30 +101,6 @@ const char *web_form_get(const struct web_form *f, const char *name);
 /* Wipes every value (one may be a key) and frees. */
 void web_form_free(struct web_form *f);
 
-/* ---- tokens (token.c) ---- */
-
-/* base64url without padding of n bytes into out (4*ceil(n/3) + 1 bytes suffice). */
-void base64url_encode(const unsigned char *in, size_t n, char *out);
-/* A fresh 256-bit token. */
-int web_token_new(char out[WEB_TOKEN_LEN + 1]);
-/* True when `s` has the shape of a token: exactly WEB_TOKEN_LEN base64url characters. */
-bool web_token_wellformed(const char *s);
-/* SHA-256 of the token text, lower-case hex. */
-void web_token_hash(const char *token, char out[2 * 32 + 1]);
-
-/* ---- onboarding links (link.c) ---- */
-
-struct web_link {
-    char tenant_id[TENANT_ID_MAX];
-    char hash[65];   /* SHA-256 of the token */
-    char hash12[13]; /* its first 12 hex digits: what logs and audit records show */
-    int64_t expires_ms;
-};
-
-/* The live link for `token`. CAD_ENOTFOUND, with one message for every case, when the token is
- * malformed, unknown, expired or revoked, so the answer reveals nothing about which. */
-int web_link_resolve(store *st, const char *token, int64_t now_ms, struct web_link *out);
-
 /* ---- CSRF (csrf.c) ---- */
 
 /* base64url(HMAC-SHA256(server key, "cadence-csrf/1|" + link hash)): bound to one onboarding link,
@@ -197,7 +173,7 @@ struct web_req {
     struct web_form form;        /* for ROUTE_BODY routes: the parsed body, CSRF already checked */
     store *st;                   /* this thread's store (NULL when it cannot be opened) */
     vault *v;                    /* this thread's vault (opened by web_req_vault) */
-    struct web_link link;        /* for ROUTE_TOKEN routes: the resolved link */
+    struct onboard_link link;    /* for ROUTE_TOKEN routes: the resolved link */
     void *conn;                  /* the MHD connection (query arguments, cookies) */
     struct console_session sess; /* for ROUTE_ADMIN routes: the signed-in operator */
 

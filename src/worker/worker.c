@@ -30,6 +30,7 @@
 #include "common/metrics.h"
 #include "common/util.h"
 #include "mail/mail.h"
+#include "onboard/onboard.h"
 #include "worker/worker.h"
 
 #define JOBS_MAX 256
@@ -309,7 +310,10 @@ static void run_job(worker_pool *w, struct handles *h, struct job *j)
         pthread_mutex_unlock(&w->mu);
         cad_log(LOG_INFO, "worker.apply", "plan=%s tenant=%s", copy.plan_id, copy.tenant_id);
         struct apply_ctx a = {w, j};
-        struct plan_apply_options o = {.actor = "system", .progress = on_progress, .ctx = &a};
+        struct plan_apply_options o = {.actor = "system",
+                                       .progress = on_progress,
+                                       .ctx = &a,
+                                       .issue_link = onboard_link_for_email};
         rc = plan_apply(h->st, h->v, copy.plan_id, &o, &res);
     }
     char errmsg[512] = "";

@@ -40,7 +40,7 @@ expect "a key on the command line is refused" 2 "standard input"
 k1=$(random_key)
 k2=$(random_key)
 k3=$(random_key)
-k_shopify="shpat_$(head -c 100 /dev/urandom | tr -dc 'a-f0-9' | head -c 32)"
+k_shopify="shpat_$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
 run_in "  \"$k1\""$'\r\n' key set acme-outdoors
 expect "key set accepts a quoted paste with whitespace" 0 "Stored the klaviyo key for acme-outdoors: …${k1: -4}"
 run_in "$k2" key set acme-outdoors-2
@@ -49,7 +49,7 @@ run_in "$k3" key set blue-fern-tea
 expect "key set for a third tenant" 0 "unverified"
 run_in "$k3" key set blue-fern-tea
 expect "setting a key again makes version 2" 0 "version 2"
-run_in "$k_shopify" key set blue-fern-tea --kind shopify
+run_in "$k_shopify" key set blue-fern-tea --kind shopify --shop blue-fern-tea.myshopify.com
 expect "a Shopify token is stored the same way" 0 "Stored the shopify key"
 
 short=${k1:0:30}

@@ -108,21 +108,21 @@ static void test_tokens(void **state)
 {
     (void)state;
     char a[WEB_TOKEN_LEN + 1], b[WEB_TOKEN_LEN + 1];
-    assert_int_equal(web_token_new(a), CAD_OK);
-    assert_int_equal(web_token_new(b), CAD_OK);
+    assert_int_equal(onboard_token_new(a), CAD_OK);
+    assert_int_equal(onboard_token_new(b), CAD_OK);
     assert_int_equal(strlen(a), WEB_TOKEN_LEN);
     assert_string_not_equal(a, b);
-    assert_true(web_token_wellformed(a));
-    assert_true(web_token_wellformed(b));
+    assert_true(onboard_token_wellformed(a));
+    assert_true(onboard_token_wellformed(b));
     char bad[WEB_TOKEN_LEN + 1];
     memcpy(bad, a, sizeof bad);
     bad[5] = '+';
-    assert_false(web_token_wellformed(bad));
+    assert_false(onboard_token_wellformed(bad));
     bad[5] = a[5];
     bad[WEB_TOKEN_LEN - 1] = 'B'; /* low bits set: no 32-byte value encodes to this */
-    assert_false(web_token_wellformed(bad));
-    assert_false(web_token_wellformed("short"));
-    assert_false(web_token_wellformed(NULL));
+    assert_false(onboard_token_wellformed(bad));
+    assert_false(onboard_token_wellformed("short"));
+    assert_false(onboard_token_wellformed(NULL));
     /* base64url of known bytes, and the hash is SHA-256 of the token text */
     char enc[16];
     base64url_encode((const unsigned char *)"\xfb\xff\xbf", 3, enc);
@@ -130,7 +130,7 @@ static void test_tokens(void **state)
     base64url_encode((const unsigned char *)"ab", 2, enc);
     assert_string_equal(enc, "YWI");
     char h[65];
-    web_token_hash("abc", h);
+    onboard_token_hash("abc", h);
     assert_string_equal(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
@@ -226,18 +226,18 @@ static void test_links(void **state)
     assert_int_equal(tenant_add(st, v, "op@agency.test", "Blue", NULL, b), CAD_OK);
     char ta[WEB_TOKEN_LEN + 1], ta2[WEB_TOKEN_LEN + 1], tb[WEB_TOKEN_LEN + 1];
     int64_t exp;
-    assert_int_equal(web_link_issue(st, "op@agency.test", a, 3600000, ta, &exp), CAD_OK);
-    assert_int_equal(web_link_issue(st, "op@agency.test", b, 3600000, tb, NULL), CAD_OK);
-    struct web_link l;
+    assert_int_equal(onboard_link_issue(st, "op@agency.test", a, 3600000, ta, &exp), CAD_OK);
+    assert_int_equal(onboard_link_issue(st, "op@agency.test", b, 3600000, tb, NULL), CAD_OK);
+    struct onboard_link l;
     int64_t now = time_now_ms();
-    assert_int_equal(web_link_resolve(st, ta, now, &l), CAD_OK);
+    assert_int_equal(onboard_link_resolve(st, ta, now, &l), CAD_OK);
     assert_string_equal(l.tenant_id, a);
     assert_int_equal(strlen(l.hash12), 12);
-    assert_int_equal(web_link_resolve(st, tb, now, &l), CAD_OK);
+    assert_int_equal(onboard_link_resolve(st, tb, now, &l), CAD_OK);
     assert_string_equal(l.tenant_id, b);
     /* only the hash is stored */
     char h[65];
-    web_token_hash(ta, h);
+    onboard_token_hash(ta, h);
     int hits = 0;
     assert_int_equal(store_query(st, "SELECT 1 FROM onboarding_links WHERE token_sha256 = $1",
                                  SV_ARGS(SV_TEXT(h)), count_row, &hits),
@@ -249,19 +249,19 @@ static void test_links(void **state)
                      CAD_OK);
     assert_int_equal(hits, 0);
     /* expired */
-    assert_int_equal(web_link_resolve(st, ta, exp + 1, &l), CAD_ENOTFOUND);
+    assert_int_equal(onboard_link_resolve(st, ta, exp + 1, &l), CAD_ENOTFOUND);
     assert_string_equal(l.tenant_id, "");
     /* re-issuing revokes the old link and leaves other tenants' links alone */
-    assert_int_equal(web_link_issue(st, "op@agency.test", a, 3600000, ta2, NULL), CAD_OK);
-    assert_int_equal(web_link_resolve(st, ta, now, &l), CAD_ENOTFOUND);
-    assert_int_equal(web_link_resolve(st, ta2, now, &l), CAD_OK);
-    assert_int_equal(web_link_resolve(st, tb, now, &l), CAD_OK);
+    assert_int_equal(onboard_link_issue(st, "op@agency.test", a, 3600000, ta2, NULL), CAD_OK);
+    assert_int_equal(onboard_link_resolve(st, ta, now, &l), CAD_ENOTFOUND);
+    assert_int_equal(onboard_link_resolve(st, ta2, now, &l), CAD_OK);
+    assert_int_equal(onboard_link_resolve(st, tb, now, &l), CAD_OK);
     /* unknown, malformed */
     char unknown[WEB_TOKEN_LEN + 1];
-    assert_int_equal(web_token_new(unknown), CAD_OK);
-    assert_int_equal(web_link_resolve(st, unknown, now, &l), CAD_ENOTFOUND);
-    assert_int_equal(web_link_resolve(st, "x' OR 1=1 --", now, &l), CAD_ENOTFOUND);
-    assert_int_equal(web_link_issue(st, "op", "nobody", 1000, ta, NULL), CAD_ENOTFOUND);
+    assert_int_equal(onboard_token_new(unknown), CAD_OK);
+    assert_int_equal(onboard_link_resolve(st, unknown, now, &l), CAD_ENOTFOUND);
+    assert_int_equal(onboard_link_resolve(st, "x' OR 1=1 --", now, &l), CAD_ENOTFOUND);
+    assert_int_equal(onboard_link_issue(st, "op", "nobody", 1000, ta, NULL), CAD_ENOTFOUND);
     vault_close(v);
     store_close(st);
     test_rmdir(dir);
