@@ -13,6 +13,7 @@
 set -u
 BUILD=${1:?usage: bench/web.sh BUILD_DIR}
 root=$(cd "$(dirname "$0")/.." && pwd)
+source "$root/tests/listen.sh"
 CADENCE=$BUILD/cadence
 DUR=${BENCH_WEB_SECONDS:-10}
 CONNS=${BENCH_WEB_CONNS:-64}
@@ -42,11 +43,7 @@ unset CADENCE_SMTP_URL CADENCE_PUBLIC_URL
 start_serve() {
     "$CADENCE" serve --listen 127.0.0.1:0 >"$tmp/serve.out" 2>"$tmp/serve.err" &
     serve_pid=$!
-    for _ in $(seq 100); do
-        grep -q '^listening on ' "$tmp/serve.out" 2>/dev/null && break
-        sleep 0.1
-    done
-    CBASE=$(sed -n 's/^listening on \(http:\/\/127\.0\.0\.1:[0-9]*\)$/\1/p' "$tmp/serve.out")
+    CBASE=$(wait_listening "$tmp/serve.out" "$serve_pid")
     [ -n "$CBASE" ] || { echo "cadence serve did not start" >&2; cat "$tmp/serve.err" >&2; exit 1; }
 }
 stop_serve() {

@@ -11,6 +11,7 @@ DRIVER=${1:?usage: run.sh CONTRACT_DRIVER SIM_BINARY [--write-doc]}
 SIM=${2:?usage: run.sh CONTRACT_DRIVER SIM_BINARY [--write-doc]}
 shift 2
 here=$(cd "$(dirname "$0")" && pwd)
+source "$here/../listen.sh"
 root=$(cd "$here/../.." && pwd)
 prism=$root/node_modules/.bin/prism
 spec=$root/third_party/klaviyo/openapi-stable.json
@@ -39,11 +40,7 @@ prism_port=$(free_port)
 "$SIM" --listen 127.0.0.1:0 --public-url "http://127.0.0.1:$prism_port" \
     --account "Contract Outfitters" --key "$KEY" >"$tmp/sim.out" 2>"$tmp/sim.err" &
 sim_pid=$!
-for _ in $(seq 50); do
-    grep -q '^listening on ' "$tmp/sim.out" && break
-    sleep 0.1
-done
-emu=$(sed -n 's/^listening on \(http:\/\/127\.0\.0\.1:[0-9]*\)$/\1/p' "$tmp/sim.out")
+emu=$(wait_listening "$tmp/sim.out" "$sim_pid")
 [ -n "$emu" ] || { echo "the emulator did not start" >&2; cat "$tmp/sim.err" >&2; exit 1; }
 
 # Without --multiprocess Prism's log is one ordered stream (the driver relies on that).

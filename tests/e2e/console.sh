@@ -23,11 +23,7 @@ NEW_PW="new-$(head -c 100 /dev/urandom | tr -dc 'a-zA-Z0-9' | head -c 20)"
     >"$WORK/sim.out" 2>"$WORK/sim.err" &
 SIM_PID=$!
 CLEANUP+=("kill $SIM_PID 2>/dev/null")
-for _ in $(seq 50); do
-    grep -q '^listening on ' "$WORK/sim.out" && break
-    sleep 0.1
-done
-KBASE=$(sed -n 's/^listening on \(http:\/\/127\.0\.0\.1:[0-9]*\)$/\1/p' "$WORK/sim.out")
+KBASE=$(wait_listening "$WORK/sim.out" "$SIM_PID")
 [ -n "$KBASE" ] || { echo "the emulator did not start" >&2; exit 1; }
 export CADENCE_KLAVIYO_URL=$KBASE CADENCE_KLAVIYO_TIMEOUT_MS=5000
 
@@ -58,16 +54,11 @@ start_serve() { # start_serve NAME [ENV=VALUE...]: sets PID_<NAME> and BASE
     local name=$1
     shift
     env "$@" "$CADENCE_BIN" serve --listen 127.0.0.1:0 >"$WORK/$name.out" 2>"$WORK/$name.err" &
-    eval "PID_$name=$!"
-    CLEANUP+=("kill $! 2>/dev/null")
-    for _ in $(seq 100); do
-        grep -q '^listening on ' "$WORK/$name.out" && break
-        sleep 0.1
-    done
-    local port
-    port=$(sed -n 's/^listening on http:\/\/127\.0\.0\.1:\([0-9]*\)$/\1/p' "$WORK/$name.out")
-    [ -n "$port" ] || { echo "cadence serve did not start" >&2; cat "$WORK/$name.err" >&2; exit 1; }
-    BASE="http://127.0.0.1:$port"
+    local pid=$!
+    eval "PID_$name=$pid"
+    CLEANUP+=("kill $pid 2>/dev/null")
+    BASE=$(wait_listening "$WORK/$name.out" "$pid") ||
+        { echo "cadence serve did not start" >&2; cat "$WORK/$name.err" >&2; exit 1; }
 }
 
 start_serve serve CADENCE_LOGIN_MAX_FAILURES=3 CADENCE_LOGIN_PER_ADDRESS=8 CADENCE_VERIFY_PER_LINK=3 \

@@ -44,14 +44,8 @@ start_serve() { # start_serve NAME [ENV=VALUE...]: sets SERVE_PID and BASE
         >"$WORK/$name.out" 2>"$WORK/$name.err" &
     SERVE_PID=$!
     CLEANUP+=("kill $SERVE_PID 2>/dev/null")
-    for _ in $(seq 100); do
-        grep -q '^listening on ' "$WORK/$name.out" 2>/dev/null && break
-        sleep 0.1
-    done
-    local port
-    port=$(sed -n 's/^listening on http:\/\/127\.0\.0\.1:\([0-9]*\)$/\1/p' "$WORK/$name.out")
-    [ -n "$port" ] || { echo "cadence serve did not start" >&2; cat "$WORK/$name.err" >&2; exit 1; }
-    BASE="http://127.0.0.1:$port"
+    BASE=$(wait_listening "$WORK/$name.out" "$SERVE_PID") ||
+        { echo "cadence serve did not start" >&2; cat "$WORK/$name.err" >&2; exit 1; }
 }
 stop_serve() { # stop_serve: SIGTERM, and the exit status in STOP_RC
     kill -TERM "$SERVE_PID"

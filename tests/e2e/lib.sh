@@ -2,6 +2,8 @@
 # is removed on exit, and counts checks so every suite ends with "N passed, N failed".
 set -uo pipefail
 
+source "$(dirname "${BASH_SOURCE[0]}")/../listen.sh"
+
 : "${CADENCE_BIN:?set by CTest}"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/cadence-e2e-XXXXXX")
 export CADENCE_DATA="$WORK/data"

@@ -28,11 +28,7 @@ start_sim() {
     "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
     local pid=$!
     CLEANUP+=("kill $pid 2>/dev/null")
-    for _ in $(seq 50); do
-        grep -q '^listening on ' "$WORK/$name.out" && break
-        sleep 0.1
-    done
-    SIM_URL=$(sed -n 's/^listening on \(http:\/\/127\.0\.0\.1:[0-9]*\)$/\1/p' "$WORK/$name.out")
+    SIM_URL=$(wait_listening "$WORK/$name.out" "$pid")
     [ -n "$SIM_URL" ] || { echo "$name did not start" >&2; cat "$WORK/$name.err" >&2; exit 1; }
 }
 

@@ -20,11 +20,7 @@ KEY_WRONG=$(random_key)
     >"$WORK/sim.out" 2>"$WORK/sim.err" &
 SIM_PID=$!
 CLEANUP+=("kill $SIM_PID 2>/dev/null")
-for _ in $(seq 50); do
-    grep -q '^listening on ' "$WORK/sim.out" && break
-    sleep 0.1
-done
-BASE=$(sed -n 's/^listening on \(http:\/\/127\.0\.0\.1:[0-9]*\)$/\1/p' "$WORK/sim.out")
+BASE=$(wait_listening "$WORK/sim.out" "$SIM_PID")
 [ -n "$BASE" ] || { echo "the emulator did not start" >&2; cat "$WORK/sim.err" >&2; exit 1; }
 export CADENCE_KLAVIYO_URL=$BASE CADENCE_KLAVIYO_RATE_SCALE=10 CADENCE_KLAVIYO_TIMEOUT_MS=5000
 

@@ -17,11 +17,7 @@ SMS_KEY="ps_$(head -c 2000 /dev/urandom | tr -dc 'a-zA-Z0-9' | head -c 30)"
     >"$WORK/sim.out" 2>"$WORK/sim.err" &
 SIM_PID=$!
 CLEANUP+=("kill $SIM_PID 2>/dev/null")
-for _ in $(seq 50); do
-    grep -q '^listening on ' "$WORK/sim.out" && break
-    sleep 0.1
-done
-KBASE=$(sed -n 's/^listening on \(http:\/\/127\.0\.0\.1:[0-9]*\)$/\1/p' "$WORK/sim.out")
+KBASE=$(wait_listening "$WORK/sim.out" "$SIM_PID")
 [ -n "$KBASE" ] || { echo "the emulator did not start" >&2; exit 1; }
 export CADENCE_KLAVIYO_URL=$KBASE CADENCE_KLAVIYO_TIMEOUT_MS=5000
 
@@ -70,12 +66,9 @@ CADENCE_VERIFY_PER_ADDRESS=100 "$CADENCE_BIN" serve --listen 127.0.0.1:0 \
     >"$WORK/serve.out" 2>"$WORK/serve.err" &
 SERVE_PID=$!
 CLEANUP+=("kill $SERVE_PID 2>/dev/null")
-for _ in $(seq 100); do
-    grep -q '^listening on ' "$WORK/serve.out" && break
-    sleep 0.1
-done
-PORT=$(sed -n 's/^listening on http:\/\/127\.0\.0\.1:\([0-9]*\)$/\1/p' "$WORK/serve.out")
-[ -n "$PORT" ] || { echo "cadence serve did not start" >&2; cat "$WORK/serve.err" >&2; exit 1; }
+PORT=$(wait_listening "$WORK/serve.out" "$SERVE_PID") ||
+    { echo "cadence serve did not start" >&2; cat "$WORK/serve.err" >&2; exit 1; }
+PORT=${PORT##*:}
 ok
 grep -q "cadence operator add --email you@agency --role admin" "$WORK/serve.out" && ok ||
     fail "no hint to create the first admin on a fresh data directory"

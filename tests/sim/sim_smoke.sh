@@ -3,6 +3,7 @@
 # curl the way Cadence's Klaviyo client will (auth, errors, pagination, filters, compound ids,
 # jobs, rate limits, scopes, revocation and the injected faults). Usage: sim_smoke.sh SIM_BINARY
 set -u
+source "$(dirname "$0")/../listen.sh"
 SIM=${1:?usage: sim_smoke.sh path/to/cadence-klaviyo-sim}
 command -v jq >/dev/null || { echo "jq is required" >&2; exit 1; }
 
@@ -31,11 +32,7 @@ orphan_key=$?
     --account "Acme Outdoors" --key "$KEY" --key "$KEY_LISTS" --scopes lists:read \
     --account "Other Org" --key "$KEY_OTHER" >"$tmp/out" 2>"$tmp/err" &
 pid=$!
-for _ in $(seq 50); do
-    grep -q '^listening on ' "$tmp/out" && break
-    sleep 0.1
-done
-BASE=$(sed -n 's/^listening on \(http:\/\/127\.0\.0\.1:[0-9]*\)$/\1/p' "$tmp/out")
+BASE=$(wait_listening "$tmp/out" "$pid")
 [ -n "$BASE" ] || { echo "the emulator did not print its address"; cat "$tmp/err"; exit 1; }
 
 fails=0
