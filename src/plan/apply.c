@@ -265,7 +265,7 @@ static void on_revoked(struct engine *e, const struct klaviyo_result *res)
     }
     char dedupe[160], detail[768];
     snprintf(dedupe, sizeof dedupe, "key-revoked:%s:v%d", tenant, ci.version);
-    if ((rc = store_begin(e->st)))
+    if (store_begin(e->st))
         return;
     rc = credential_set_state(e->st, AUDIT_ACTOR_SYSTEM, tenant, CRED_KLAVIYO, KEY_REVOKED,
                               "key.revoked",
@@ -381,7 +381,7 @@ static int cmp_index(const void *a, const void *b)
 static struct astep *find_step(struct engine *e, enum asset_kind k, const char *name)
 {
     struct astep key = {.kind = k, .name = (char *)name}, *kp = &key;
-    struct astep **r = bsearch(&kp, e->index, (size_t)e->n, sizeof *e->index, cmp_index);
+    struct astep **r = bsearch(&kp, e->index, (size_t)e->n, sizeof(struct astep *), cmp_index);
     return r ? *r : NULL;
 }
 
@@ -1335,7 +1335,7 @@ static struct batch *batch_new(struct engine *e, enum plan_action a)
 {
     if (e->nbatches == e->cap_batches) {
         int cap = e->cap_batches ? e->cap_batches * 2 : 16;
-        struct batch **p = realloc(e->batches, (size_t)cap * sizeof *p);
+        struct batch **p = realloc(e->batches, (size_t)cap * sizeof(struct batch *));
         if (!p)
             return NULL;
         e->batches = p;
@@ -1608,8 +1608,8 @@ static int apply_leased(store *st, vault *v, const char *plan_id,
     if (e.poll_ms < 20)
         e.poll_ms = 20;
     e.steps = calloc((size_t)e.p.n_steps + 1, sizeof *e.steps);
-    e.index = calloc((size_t)e.p.n_steps + 1, sizeof *e.index);
-    e.ending = calloc((size_t)e.p.n_steps + 1, sizeof *e.ending);
+    e.index = calloc((size_t)e.p.n_steps + 1, sizeof(struct astep *));
+    e.ending = calloc((size_t)e.p.n_steps + 1, sizeof(struct astep *));
     if (!e.steps || !e.index || !e.ending) {
         engine_free(&e);
         return cad_fail(CAD_ENOMEM, "out of memory");
@@ -1661,14 +1661,15 @@ static int apply_leased(store *st, vault *v, const char *plan_id,
         e.index[i] = &e.steps[i];
         if (e.steps[i].action != PLAN_DELETE) {
             e.steps[i].asset = bundle_find(e.b, e.steps[i].kind, e.steps[i].name);
-            if (!e.steps[i].asset) {
+            if (!e.steps[i].asset) { /* the message is made before the step's name is freed */
+                rc = cad_fail(CAD_ECORRUPT, "plan %s names %s \"%s\", which its bundle lacks",
+                              plan_id, asset_kind_name(e.steps[i].kind), e.steps[i].name);
                 engine_free(&e);
-                return cad_fail(CAD_ECORRUPT, "plan %s names %s \"%s\", which its bundle lacks",
-                                plan_id, asset_kind_name(e.steps[i].kind), e.steps[i].name);
+                return rc;
             }
         }
     }
-    qsort(e.index, (size_t)e.n, sizeof *e.index, cmp_index);
+    qsort(e.index, (size_t)e.n, sizeof(struct astep *), cmp_index);
 
     e.start_ms = time_mono_ms();
     int64_t last_tick = 0;
