@@ -25,7 +25,13 @@ for _ in $(seq 200); do
     [ "$(db "SELECT pid FROM plan_leases WHERE plan_id = '$PLAN_ID'")" = "$a_pid" ] && break
     sleep 0.05
 done
-kill -STOP "$a_pid"
+# freeze it between two transactions (frozen inside one, the database stays locked for everyone)
+for _ in $(seq 100); do
+    kill -STOP "$a_pid"
+    sqlite3 -cmd ".timeout 300" "$CADENCE_DATA/cadence.db" "BEGIN IMMEDIATE; ROLLBACK;" 2>/dev/null && break
+    kill -CONT "$a_pid"
+    sleep 0.02
+done
 [ "$(db "SELECT pid FROM plan_leases WHERE plan_id = '$PLAN_ID'")" = "$a_pid" ] && ok ||
     fail "the first applier holds no lease"
 run plan apply "$PLAN_ID"
