@@ -151,9 +151,8 @@ static json_t *product(long i)
     snprintf(handle, sizeof handle, "product-%ld", i);
     snprintf(desc, sizeof desc, "<p>Description of <strong>product %ld</strong>.</p>", i);
     json_t *edges = json_array();
-    size_t k;
-    json_t *v;
-    json_array_foreach(variants, k, v) json_array_append_new(edges, json_pack("{s:O}", "node", v));
+    for (size_t k = 0; k < json_array_size(variants); k++)
+        json_array_append_new(edges, json_pack("{s:O}", "node", json_array_get(variants, k)));
     return json_pack("{s:s,s:s,s:s,s:s,s:s,s:{s:o,s:o}}", "id", id, "title", title, "handle",
                      handle, "status", i % 10 == 0 ? "DRAFT" : "ACTIVE", "descriptionHtml", desc,
                      "variants", "nodes", variants, "edges", edges);

@@ -39,8 +39,7 @@ extern const struct cmd_entry cmd_tenant_add_entry, cmd_tenant_list_entry, cmd_t
 extern const struct cmd_entry cmd_key_set_entry, cmd_key_show_entry, cmd_key_check_entry,
     cmd_key_verify_entry;
 extern const struct cmd_entry cmd_kms_rotate_entry, cmd_kms_status_entry;
-extern const struct cmd_entry cmd_audit_list_entry, cmd_audit_verify_entry,
-    cmd_audit_export_entry;
+extern const struct cmd_entry cmd_audit_list_entry, cmd_audit_verify_entry, cmd_audit_export_entry;
 extern const struct cmd_entry cmd_operator_add_entry, cmd_operator_list_entry;
 extern const struct cmd_entry cmd_serve_entry;
 extern const struct cmd_entry cmd_mail_list_entry, cmd_mail_send_entry;

@@ -10,6 +10,8 @@
 #include "cli/cli.h"
 #include "common/err.h"
 
+/* One command a line, in the order `cadence --help` lists them. */
+/* clang-format off */
 static const struct cmd_entry *const cmd_table[] = {
     &cmd_init_entry,
     &cmd_tenant_add_entry,
@@ -41,6 +43,7 @@ static const struct cmd_entry *const cmd_table[] = {
     &cmd_plan_cancel_entry,
     &cmd_campaign_send_entry,
 };
+/* clang-format on */
 
 store *cli_store(struct cli_ctx *ctx)
 {
@@ -113,8 +116,8 @@ bool cli_wants_help(int argc, char **argv)
 
 void cli_help(const struct cmd_entry *e, FILE *out)
 {
-    fprintf(out, "usage: cadence %s%s%s %s\n\n%s\n", e->group ? e->group : "",
-            e->group ? " " : "", e->name, e->usage, e->help);
+    fprintf(out, "usage: cadence %s%s%s %s\n\n%s\n", e->group ? e->group : "", e->group ? " " : "",
+            e->name, e->usage, e->help);
 }
 
 void cli_json_str(FILE *out, const char *s)
@@ -122,11 +125,21 @@ void cli_json_str(FILE *out, const char *s)
     fputc('"', out);
     for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
         switch (*p) {
-        case '"': fputs("\\\"", out); break;
-        case '\\': fputs("\\\\", out); break;
-        case '\n': fputs("\\n", out); break;
-        case '\r': fputs("\\r", out); break;
-        case '\t': fputs("\\t", out); break;
+        case '"':
+            fputs("\\\"", out);
+            break;
+        case '\\':
+            fputs("\\\\", out);
+            break;
+        case '\n':
+            fputs("\\n", out);
+            break;
+        case '\r':
+            fputs("\\r", out);
+            break;
+        case '\t':
+            fputs("\\t", out);
+            break;
         default:
             if (*p < 0x20)
                 fprintf(out, "\\u%04x", *p);

@@ -51,7 +51,8 @@ int web_server_key_load(const char *data_dir, cad_secret **out)
         char hex[2 * sizeof raw + 2];
         int rc = random_bytes(raw, sizeof raw);
         hex_encode(raw, sizeof raw, hex);
-        strcat(hex, "\n");
+        hex[2 * sizeof raw] = '\n';
+        hex[2 * sizeof raw + 1] = '\0';
         if (!rc)
             rc = fs_write_atomic(path, hex, strlen(hex), 0600);
         OPENSSL_cleanse(raw, sizeof raw);

@@ -414,7 +414,6 @@ static void render_help(struct wbuf *b, const struct doc *d)
                 wbuf_puts(b, "</ol></section>");
             if (section_open)
                 wbuf_puts(b, "</div></section>");
-            steps_open = section_open = false;
             wbuf_puts(b, "<section class=\"cta\">");
             text_el(b, "h2", "", d->b[i].l[0]);
             para(b, &d->b[i + 1], NULL, used);

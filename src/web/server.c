@@ -497,7 +497,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                          "minutes.");
             return respond(c, &r, cs, route_name, false);
         }
-        int rc = onboard_link_resolve(r.st, route_param(&r.params, "token"), time_now_ms(), &r.link);
+        int rc =
+            onboard_link_resolve(r.st, route_param(&r.params, "token"), time_now_ms(), &r.link);
         if (rc) {
             if (rc != CAD_ENOTFOUND)
                 cad_log(LOG_ERROR, "web.link", "error=\"%s\"", cad_errmsg());
@@ -586,7 +587,7 @@ void web_config_defaults(struct web_config *cfg)
     cfg->threads = 4;
     cfg->max_conns = 256;
     cfg->timeout_s = 30;
-    cfg->body_max = 64 * 1024;
+    cfg->body_max = (size_t)64 * 1024;
     cfg->drain_s = 30;
 }
 
@@ -681,7 +682,7 @@ int web_serve(const struct web_config *cfg)
     srv.limits.per_link = per_link;
     srv.limits.per_address = per_addr;
     if ((rc = web_throttle_new(&srv.verify_throttle, per_link > per_addr ? per_link : per_addr,
-                               10 * 60 * 1000, 4096)))
+                               (int64_t)10 * 60 * 1000, 4096)))
         goto out_key;
 
     pthread_mutex_init(&srv.mu, NULL);

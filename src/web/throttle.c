@@ -74,7 +74,7 @@ static struct slot *find_slot(web_throttle *t, const char *key, bool create)
         if (!victim || s->last_ms < victim->last_ms)
             victim = s;
     }
-    if (!create)
+    if (!create || !victim) /* no victim only when the table has no slots */
         return NULL;
     snprintf(victim->key, sizeof victim->key, "%s", key);
     victim->last_ms = 0;
