@@ -6,6 +6,13 @@
  * day, aligned to boundaries of the emulated clock (so --time-scale shortens all of them).
  * Limits come from kspec. The "foreign_usage" fault models another integration on the same
  * account that has already used that share of every window.
+ *
+ * Durations in headers and messages (RateLimit-Reset, Retry-After, "Expected available in N
+ * seconds") are seconds of the EMULATED clock, rounded up: exactly what Klaviyo would send at
+ * --time-scale 1. A client that knows the scale (Cadence with CADENCE_KLAVIYO_RATE_SCALE=N) runs
+ * its rate-limit clock N times faster and reads them as they are; whole real seconds would be
+ * useless there (a 60 s window lasts 3 s at scale 20). A client that does not know the scale
+ * waits N times longer than it needs to, never too little.
  */
 #include <math.h>
 #include <stdio.h>
@@ -58,10 +65,10 @@ static int available(int limit)
     return limit - (int)floor(limit * sim.faults.foreign_usage);
 }
 
-/* Real seconds until `sim_ms` of emulated time have passed, at least 1. */
-static long real_seconds(int64_t sim_ms)
+/* Emulated seconds until `sim_ms` of emulated time have passed, rounded up, at least 1. */
+static long sim_seconds(int64_t sim_ms)
 {
-    double s = ceil((double)sim_ms / sim.time_scale / 1000.0);
+    int64_t s = (sim_ms + 999) / 1000;
     return s < 1 ? 1 : (long)s;
 }
 
@@ -100,7 +107,7 @@ static bool rate_check(struct sim_req *r)
         wait = w > wait ? w : wait;
     }
     if (wait > 0) {
-        long secs = real_seconds(wait);
+        long secs = sim_seconds(wait);
         char d[120], v[24];
         snprintf(d, sizeof d, "Request was throttled. Expected available in %ld second%s.", secs,
                  secs == 1 ? "" : "s");
@@ -126,7 +133,7 @@ void auth_rate_headers(struct sim_req *r)
     req_add_header(r, "RateLimit-Limit", v);
     snprintf(v, sizeof v, "%d", remaining < 0 ? 0 : remaining);
     req_add_header(r, "RateLimit-Remaining", v);
-    snprintf(v, sizeof v, "%ld", real_seconds((c->steady_win + 1) * 60000 - now));
+    snprintf(v, sizeof v, "%ld", sim_seconds((c->steady_win + 1) * 60000 - now));
     req_add_header(r, "RateLimit-Reset", v);
 }
 

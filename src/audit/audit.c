@@ -383,6 +383,67 @@ int audit_append(store *st, const struct audit_entry *e, int64_t *out_seq)
     return rc;
 }
 
+/* The intent record of a call, checked; *path (the endpoint cut at '?' or '#') is the caller's to
+ * free. */
+static int call_intent(const struct audit_call *call, char *payload_hash, char **path,
+                       struct audit_entry *e)
+{
+    *path = NULL;
+    const char *method = call->method, *endpoint = call->endpoint, *action = call->action;
+    if (!method || !*method)
+        return cad_fail(CAD_EINVAL, "a recorded call needs its HTTP method");
+    if (!endpoint || !*endpoint)
+        return cad_fail(CAD_EINVAL, "a recorded call needs its endpoint");
+    if (!call->payload && call->n > 0)
+        return cad_fail(CAD_EINVAL, "a payload of %zu bytes was announced but none given", call->n);
+    if (action && strlen(action) > AUDIT_FIELD_MAX - strlen(OUTCOME_SUFFIX))
+        return cad_fail(CAD_EINVAL, "the action of a recorded call is too long (%zu bytes)",
+                        strlen(action));
+    size_t path_len = strcspn(endpoint, "?#");
+    if (path_len > AUDIT_FIELD_MAX)
+        return cad_fail(CAD_EINVAL, "the endpoint is %zu bytes long; at most %d are kept", path_len,
+                        AUDIT_FIELD_MAX);
+    if (!(*path = strndup(endpoint, path_len)))
+        return cad_fail(CAD_ENOMEM, "out of memory");
+    sha256_hex(call->payload ? call->payload : "", call->n, payload_hash);
+    *e = (struct audit_entry){
+        .tenant_id = call->tenant_id,
+        .actor = call->actor,
+        .action = action,
+        .method = method,
+        .endpoint = *path,
+        .payload_sha256 = payload_hash,
+        .status = 0,
+        .duration_ms = -1,
+        .ref_seq = 0,
+    };
+    return check_entry(e);
+}
+
+int audit_call_begin_many(store *st, struct audit_call *calls, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        calls[i].seq = 0;
+    if (n == 0)
+        return CAD_OK;
+    int rc = store_begin(st);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n && rc == CAD_OK; i++) {
+        char payload_hash[HASH_HEX_LEN + 1], *path;
+        struct audit_entry e;
+        rc = call_intent(&calls[i], payload_hash, &path, &e);
+        if (rc == CAD_OK)
+            rc = append_locked(st, &e, NULL, &calls[i].seq);
+        free(path);
+    }
+    rc = finish_transaction(st, rc);
+    if (rc)
+        for (size_t i = 0; i < n; i++)
+            calls[i].seq = 0;
+    return rc;
+}
+
 int audit_call_begin(store *st, const char *tenant_id, const char *actor, const char *action,
                      const char *method, const char *endpoint, const void *payload, size_t n,
                      int64_t *out_seq)
@@ -480,6 +541,44 @@ static int end_locked(store *st, int64_t intent_seq, int status, int64_t duratio
         .detail = detail,
     };
     return audit_append(st, &e, NULL);
+}
+
+int audit_call_end_many(store *st, struct audit_outcome *outs, size_t n)
+{
+    if (n == 0)
+        return CAD_OK;
+    int rc = store_begin(st);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n && rc == CAD_OK; i++) {
+        struct audit_outcome *o = &outs[i];
+        if (o->intent_seq <= 0) {
+            rc = cad_fail(CAD_EINVAL, "no call to end (seq %" PRId64 ")", o->intent_seq);
+            break;
+        }
+        struct intent in = {0};
+        rc =
+            end_locked(st, o->intent_seq, o->status, o->duration_ms, o->request_id, o->detail, &in);
+        free(in.tenant_id);
+        free(in.actor);
+        free(in.action);
+    }
+    rc = finish_transaction(st, rc);
+    if (rc == CAD_OK) {
+        for (size_t i = 0; i < n; i++)
+            outs[i].rc = CAD_OK;
+        return CAD_OK;
+    }
+    /* One bad outcome must not cost the others theirs: the batch was rolled back, so each goes
+     * again in its own transaction. */
+    int first = CAD_OK;
+    for (size_t i = 0; i < n; i++) {
+        outs[i].rc = audit_call_end(st, outs[i].intent_seq, outs[i].status, outs[i].duration_ms,
+                                    outs[i].request_id, outs[i].detail);
+        if (outs[i].rc && first == CAD_OK)
+            first = outs[i].rc;
+    }
+    return first;
 }
 
 int audit_call_end(store *st, int64_t intent_seq, int status, int64_t duration_ms,

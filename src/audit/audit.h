@@ -10,6 +10,9 @@
  * A call to an outside service is recorded write-ahead: audit_call_begin() commits the intent
  * (method, endpoint, SHA-256 of the exact payload) before the request leaves, and
  * audit_call_end() appends the outcome (status, duration, remote request id) referring to it. A
+ * The batch forms (audit_call_begin_many, audit_call_end_many) put many calls' records in one
+ * transaction, so a client sending many requests at once pays one durable commit per batch, not
+ * one per request; write-ahead still holds for each call. A
  * crash in between leaves an intent without an outcome, which listings show as "no response
  * recorded": never an unrecorded call. Endpoints are paths only, never query strings.
  *
@@ -71,6 +74,30 @@ int audit_call_begin(store *st, const char *tenant_id, const char *actor, const 
                      int64_t *out_seq);
 int audit_call_end(store *st, int64_t intent_seq, int status, int64_t duration_ms,
                    const char *request_id, const char *detail);
+
+/* Group commit: the intents of several calls in ONE transaction (one durable commit), in array
+ * order. All or nothing: on any error nothing is recorded, every seq is 0, and none of these
+ * calls may be made. On success each calls[i].seq is its intent's record. */
+struct audit_call {
+    const char *tenant_id, *actor, *action, *method, *endpoint; /* as audit_call_begin */
+    const void *payload;
+    size_t n;
+    int64_t seq; /* out */
+};
+int audit_call_begin_many(store *st, struct audit_call *calls, size_t n);
+
+/* The outcomes of several calls in one transaction, as audit_call_end each. When the batch
+ * fails, each outcome is tried again in its own transaction, so one bad outcome (say, an intent
+ * that already has one) does not cost the others theirs; outs[i].rc says how each went and the
+ * first error is returned. */
+struct audit_outcome {
+    int64_t intent_seq;
+    int status;
+    int64_t duration_ms;
+    const char *request_id, *detail;
+    int rc; /* out */
+};
+int audit_call_end_many(store *st, struct audit_outcome *outs, size_t n);
 
 struct audit_verify_result {
     int ok;            /* 1 when the whole chain verifies */

@@ -46,7 +46,7 @@
 #define HDR_USER_AGENT "User-Agent: cadence/" CADENCE_VERSION
 #define ACCOUNTS_PATH  "/api/accounts"
 
-enum call_state { CALL_QUEUED, CALL_IN_FLIGHT, CALL_AWAITING_RECHECK };
+enum call_state { CALL_QUEUED, CALL_STARTING, CALL_IN_FLIGHT, CALL_AWAITING_RECHECK };
 
 struct call {
     struct call *next;
@@ -67,6 +67,12 @@ struct call {
     int64_t not_before_ms;
     int64_t intent_seq;
     int64_t started_ms;
+    int64_t sent_rl_ms; /* the limiter's clock when this attempt was handed to libcurl */
+
+    /* The attempt just completed, between drain()'s two passes. */
+    struct klaviyo_attempt att;
+    int64_t done_ms, duration_ms;
+    char detail[AUDIT_DETAIL_MAX];
     CURL *easy;
     char errbuf[CURL_ERROR_SIZE];
     char *ctype_line;             /* "Content-Type: multipart/..." when not JSON:API */
@@ -92,7 +98,15 @@ struct klaviyo_client {
     struct klaviyo_config cfg;
     CURLM *multi;
     ratelimit *rl;
-    struct kspec_op *scaled_ops; /* kspec_ops with limits x rate_scale; NULL when the scale is 1 */
+    /* One dispatch pass asks the limiter once per operation: op_pass[i] == pass means operation
+     * i said "wait op_wait[i] ms" in this pass. */
+    uint64_t pass;
+    uint64_t *op_pass;
+    int64_t *op_wait;
+    struct call **batch;            /* the calls one pass starts, max_in_flight of them */
+    struct audit_call *batch_audit; /* their intents */
+    struct audit_outcome *outs;     /* the outcomes one drain records */
+    struct call **done;             /* ... and their calls */
 
     cad_secret *auth; /* "Authorization: Klaviyo-API-Key <key>" */
     char h_revision[sizeof HDR_REVISION], h_accept[sizeof HDR_ACCEPT], h_ctype[sizeof HDR_CTYPE],
@@ -191,7 +205,7 @@ int klaviyo_config_from_env(struct klaviyo_config *out)
     memset(out, 0, sizeof *out);
     out->connect_timeout_ms = 10000;
     out->timeout_ms = 60000;
-    out->max_in_flight = 16;
+    out->max_in_flight = KLAVIYO_DEFAULT_MAX_IN_FLIGHT;
     out->max_attempts = 5;
     out->backoff_base_ms = 500;
     out->backoff_max_ms = 30000;
@@ -232,12 +246,18 @@ static void curl_init(void)
     curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-static int scale_limit(int v, double scale)
+/* The rate limiter's clock: monotonic milliseconds, running rate_scale times faster than real
+ * time, so that it keeps step with an emulator's scaled clock (Klaviyo's own limits and the
+ * server's header durations then apply as they are). */
+static int64_t rl_now(const klaviyo_client *c)
 {
-    if (v <= 0)
-        return v;
-    double s = floor((double)v * scale);
-    return s < 1 ? 1 : s > 1e9 ? 1000000000 : (int)s;
+    return (int64_t)((double)time_mono_ms() * c->cfg.rate_scale);
+}
+
+/* Milliseconds on the limiter's clock (or in the server's header durations) as real ones. */
+static int64_t real_ms(const klaviyo_client *c, int64_t rl_ms)
+{
+    return (int64_t)ceil((double)rl_ms / c->cfg.rate_scale);
 }
 
 static void link_headers(struct curl_slist *nodes, char *const *lines, size_t n)
@@ -280,6 +300,8 @@ int klaviyo_client_new(klaviyo_client **out, store *st, const char *tenant_id, c
     }
     if (c->cfg.max_in_flight < 1)
         c->cfg.max_in_flight = 1;
+    if (c->cfg.max_in_flight > KLAVIYO_MAX_IN_FLIGHT)
+        c->cfg.max_in_flight = KLAVIYO_MAX_IN_FLIGHT;
     if (c->cfg.max_attempts < 1)
         c->cfg.max_attempts = 1;
     if (!(c->cfg.rate_scale > 0))
@@ -291,23 +313,27 @@ int klaviyo_client_new(klaviyo_client **out, store *st, const char *tenant_id, c
         rc = cad_fail(CAD_ENOMEM, "out of memory");
         goto fail;
     }
-    if (c->cfg.shared_ratelimit)
+    if (c->cfg.shared_ratelimit) {
         c->rl = c->cfg.shared_ratelimit;
-    else if ((rc = ratelimit_new(&c->rl, RATELIMIT_DEFAULT_MARGIN_MS)))
-        goto fail;
-    if (c->cfg.rate_scale != 1.0) {
-        c->scaled_ops = calloc(kspec_ops_count, sizeof *c->scaled_ops);
-        if (!c->scaled_ops) {
-            rc = cad_fail(CAD_ENOMEM, "out of memory");
+    } else {
+        /* The margin absorbs network jitter, which is real time: on the scaled clock it is
+         * rate_scale times longer. */
+        double margin = RATELIMIT_DEFAULT_MARGIN_MS * c->cfg.rate_scale;
+        if ((rc = ratelimit_new(&c->rl, margin > RATELIMIT_MAX_MARGIN_MS ? RATELIMIT_MAX_MARGIN_MS
+                                                                         : (int)margin)))
             goto fail;
-        }
-        for (size_t i = 0; i < kspec_ops_count; i++) {
-            c->scaled_ops[i] = kspec_ops[i];
-            c->scaled_ops[i].burst_per_s = scale_limit(kspec_ops[i].burst_per_s, c->cfg.rate_scale);
-            c->scaled_ops[i].steady_per_min =
-                scale_limit(kspec_ops[i].steady_per_min, c->cfg.rate_scale);
-            c->scaled_ops[i].daily = scale_limit(kspec_ops[i].daily, c->cfg.rate_scale);
-        }
+        ratelimit_probe_first(c->rl, true);
+    }
+    size_t mif = (size_t)c->cfg.max_in_flight;
+    c->op_pass = calloc(kspec_ops_count, sizeof *c->op_pass);
+    c->op_wait = calloc(kspec_ops_count, sizeof *c->op_wait);
+    c->batch = calloc(mif, sizeof *c->batch);
+    c->batch_audit = calloc(mif, sizeof *c->batch_audit);
+    c->outs = calloc(mif, sizeof *c->outs);
+    c->done = calloc(mif, sizeof *c->done);
+    if (!c->op_pass || !c->op_wait || !c->batch || !c->batch_audit || !c->outs || !c->done) {
+        rc = cad_fail(CAD_ENOMEM, "out of memory");
+        goto fail;
     }
     size_t plen = strlen(AUTH_PREFIX);
     if ((rc = secret_new(&c->auth, plen + klen)))
@@ -366,9 +392,11 @@ void klaviyo_client_free(klaviyo_client *c)
     while (call) {
         struct call *next = call->next;
         /* A request on the wire gets its outcome recorded as abandoned, not left open. */
-        if (call->state == CALL_IN_FLIGHT)
+        if (call->state == CALL_IN_FLIGHT) {
             audit_call_end(c->st, call->intent_seq, 0, time_mono_ms() - call->started_ms, NULL,
                            "abandoned: the client was closed before a response came");
+            ratelimit_release(c->rl, c->tenant_id, call->op, rl_now(c));
+        }
         call_free(call);
         call = next;
     }
@@ -377,7 +405,12 @@ void klaviyo_client_free(klaviyo_client *c)
     secret_free(c->auth);
     if (!c->cfg.shared_ratelimit)
         ratelimit_free(c->rl);
-    free(c->scaled_ops);
+    free(c->op_pass);
+    free(c->op_wait);
+    free(c->batch);
+    free(c->batch_audit);
+    free(c->outs);
+    free(c->done);
     free(c->tenant_id);
     free(c->actor);
     free(c);
@@ -397,20 +430,14 @@ size_t klaviyo_pending(const klaviyo_client *c)
     return c->pending;
 }
 
-static const struct kspec_op *paced_op(const klaviyo_client *c, const struct kspec_op *op)
-{
-    return c->scaled_ops ? &c->scaled_ops[op - kspec_ops] : op;
-}
-
 int klaviyo_quota(klaviyo_client *c, const char *operation_id, struct klaviyo_quota *out)
 {
     memset(out, 0, sizeof *out);
     const struct kspec_op *op = kspec_by_id(operation_id);
     if (!op)
         return cad_fail(CAD_ENOTFOUND, "Klaviyo has no operation \"%s\"", operation_id);
-    return ratelimit_remaining(c->rl, c->tenant_id, paced_op(c, op), time_mono_ms(),
-                               &out->burst_remaining, &out->steady_remaining,
-                               &out->daily_remaining);
+    return ratelimit_remaining(c->rl, c->tenant_id, op, rl_now(c), &out->burst_remaining,
+                               &out->steady_remaining, &out->daily_remaining);
 }
 
 /* ---- requests ---- */
@@ -820,21 +847,13 @@ static int on_seek(void *ud, curl_off_t offset, int origin)
 
 /* ---- sending ---- */
 
-static int start_attempt(klaviyo_client *c, struct call *call)
+/* Hands an attempt whose intent is committed to libcurl. */
+static int start_transfer(klaviyo_client *c, struct call *call)
 {
-    call->attempt++;
-    call->res.attempts++;
-    int rc = audit_call_begin(c->st, c->tenant_id, call->actor, "klaviyo.call", call->method,
-                              call->path, call->body, call->body_len, &call->intent_seq);
-    if (rc) {
-        finish_refused(c, call, rc,
-                       "the call was not made: its audit record could not be written (%s)",
-                       cad_errmsg());
-        return rc;
-    }
     CURL *e = curl_easy_init();
     if (!e) {
         audit_call_end(c->st, call->intent_seq, 0, 0, NULL, "not sent: curl_easy_init failed");
+        ratelimit_release(c->rl, c->tenant_id, call->op, rl_now(c));
         finish_refused(c, call, CAD_ENOMEM, "out of memory");
         return CAD_ENOMEM;
     }
@@ -884,14 +903,49 @@ static int start_attempt(klaviyo_client *c, struct call *call)
         curl_easy_cleanup(e);
         audit_call_end(c->st, call->intent_seq, 0, 0, NULL,
                        "not sent: curl_multi_add_handle failed");
+        ratelimit_release(c->rl, c->tenant_id, call->op, rl_now(c));
         finish_refused(c, call, CAD_EIO, "the request could not be queued in libcurl");
         return CAD_EIO;
     }
     call->easy = e;
     call->state = CALL_IN_FLIGHT;
     call->started_ms = time_mono_ms();
+    call->sent_rl_ms = rl_now(c);
     c->in_flight++;
     return CAD_OK;
+}
+
+/* Starts the attempts one dispatch pass granted: their intents in one transaction (one durable
+ * commit), and only then the requests. If the intents cannot be written, none is sent. */
+static void start_batch(klaviyo_client *c, struct call **batch, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct call *call = batch[i];
+        call->attempt++;
+        call->res.attempts++;
+        c->batch_audit[i] = (struct audit_call){.tenant_id = c->tenant_id,
+                                                .actor = call->actor,
+                                                .action = "klaviyo.call",
+                                                .method = call->method,
+                                                .endpoint = call->path,
+                                                .payload = call->body,
+                                                .n = call->body_len};
+    }
+    int rc = audit_call_begin_many(c->st, c->batch_audit, n);
+    char why[512];
+    snprintf(why, sizeof why, "%s", rc ? cad_errmsg() : "");
+    for (size_t i = 0; i < n; i++) {
+        struct call *call = batch[i];
+        if (rc) {
+            ratelimit_release(c->rl, c->tenant_id, call->op, rl_now(c));
+            finish_refused(c, call, rc,
+                           "the call was not made: its audit record could not be written (%s)",
+                           why);
+            continue;
+        }
+        call->intent_seq = c->batch_audit[i].seq;
+        start_transfer(c, call);
+    }
 }
 
 /* Starts every queued call that may go now; returns the ms until the next one may (-1: none is
@@ -899,6 +953,8 @@ static int start_attempt(klaviyo_client *c, struct call *call)
 static int64_t dispatch(klaviyo_client *c)
 {
     int64_t wake = -1;
+    size_t n = 0;
+    c->pass++;
     struct call *call = c->head;
     while (call) {
         struct call *next = call->next;
@@ -920,30 +976,50 @@ static int64_t dispatch(klaviyo_client *c)
             continue;
         }
         int64_t now = time_mono_ms();
+        size_t oi = (size_t)(call->op - kspec_ops);
+        int64_t wait = 0;
+        int rc = CAD_OK;
         if (call->not_before_ms > now) {
             int64_t w = call->not_before_ms - now;
             wake = wake < 0 || w < wake ? w : wake;
-        } else if (c->in_flight < (size_t)c->cfg.max_in_flight) {
-            int64_t wait = 0;
-            int rc = ratelimit_acquire(c->rl, c->tenant_id, paced_op(c, call->op), now, &wait);
-            if (rc == CAD_OK) {
-                start_attempt(c, call);
-            } else if (rc == RATELIMIT_WAIT && wait <= c->cfg.max_wait_ms) {
-                call->not_before_ms = now + wait;
-                wake = wake < 0 || wait < wake ? wait : wake;
-            } else if (rc == RATELIMIT_WAIT) {
-                textf(call->res.message, sizeof call->res.message,
-                      "not sent: Klaviyo's limit for %s is spent for now (the next slot opens "
-                      "in %lld minutes)",
-                      call->op->operation_id, (long long)(wait + 59999) / 60000);
-                call->res.last_class = KLAVIYO_CLASS_THROTTLED;
-                finish(c, call, KLAVIYO_OUT_TRANSIENT);
-            } else {
-                finish_refused(c, call, rc, "not sent: the rate limiter failed (%s)", cad_errmsg());
+            call = next;
+            continue;
+        }
+        if (c->in_flight + n >= (size_t)c->cfg.max_in_flight) {
+            call = next;
+            continue;
+        }
+        if (c->op_pass[oi] == c->pass) {
+            rc = RATELIMIT_WAIT; /* the limiter said so for this operation in this pass */
+            wait = c->op_wait[oi];
+        } else {
+            int64_t rl_wait = 0;
+            rc = ratelimit_acquire(c->rl, c->tenant_id, call->op, rl_now(c), &rl_wait);
+            wait = real_ms(c, rl_wait);
+            if (rc == RATELIMIT_WAIT) {
+                c->op_pass[oi] = c->pass;
+                c->op_wait[oi] = wait;
             }
+        }
+        if (rc == CAD_OK) {
+            call->state = CALL_STARTING;
+            c->batch[n++] = call;
+        } else if (rc == RATELIMIT_WAIT && wait <= c->cfg.max_wait_ms) {
+            wake = wake < 0 || wait < wake ? wait : wake;
+        } else if (rc == RATELIMIT_WAIT) {
+            textf(call->res.message, sizeof call->res.message,
+                  "not sent: Klaviyo's limit for %s is spent for now (the next slot opens "
+                  "in %lld minutes)",
+                  call->op->operation_id, (long long)(wait + 59999) / 60000);
+            call->res.last_class = KLAVIYO_CLASS_THROTTLED;
+            finish(c, call, KLAVIYO_OUT_TRANSIENT);
+        } else {
+            finish_refused(c, call, rc, "not sent: the rate limiter failed (%s)", cad_errmsg());
         }
         call = next;
     }
+    if (n)
+        start_batch(c, c->batch, n);
     return wake;
 }
 
@@ -991,10 +1067,12 @@ static void describe_error(const struct klaviyo_error *e, char *out, size_t outs
 
 static void recheck_done(klaviyo_client *c, struct call *chk, const struct klaviyo_verdict *v);
 
-static void complete(klaviyo_client *c, struct call *call, CURLcode code)
+/* First half of completing an attempt: what happened, and the detail for its audit record. */
+static void collect(klaviyo_client *c, struct call *call, CURLcode code)
 {
     int64_t now = time_mono_ms();
-    int64_t duration = now - call->started_ms;
+    call->done_ms = now;
+    call->duration_ms = now - call->started_ms;
     long status = 0;
     curl_off_t req_size = 0;
     curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -1005,9 +1083,15 @@ static void complete(klaviyo_client *c, struct call *call, CURLcode code)
     c->in_flight--;
 
     struct klaviyo_result *r = &call->res;
-    struct klaviyo_attempt a = {
-        .method = call->method, .retry_after_ms = call->retry_after_ms, .attempt = call->attempt};
-    char detail[AUDIT_DETAIL_MAX] = "";
+    /* Retry-After is in the server's seconds; the emulator's run rate_scale times faster. */
+    struct klaviyo_attempt a = {.method = call->method,
+                                .retry_after_ms = call->retry_after_ms > 0
+                                                      ? real_ms(c, call->retry_after_ms)
+                                                      : call->retry_after_ms,
+                                .attempt = call->attempt};
+    char *detail = call->detail;
+    const size_t detail_size = sizeof call->detail;
+    detail[0] = '\0';
     if (code != CURLE_OK || call->resp_overflow) {
         a.net = pre_send_error(code)               ? KLAVIYO_NET_NOT_SENT
                 : code == CURLE_OPERATION_TIMEDOUT ? KLAVIYO_NET_TIMEOUT
@@ -1017,7 +1101,7 @@ static void complete(klaviyo_client *c, struct call *call, CURLcode code)
                           code == CURLE_GOT_NOTHING || status != 0);
         char why[CURL_ERROR_SIZE + 64];
         net_reason(call, code, why, sizeof why);
-        snprintf(detail, sizeof detail, "no complete response: %s", why);
+        snprintf(detail, detail_size, "no complete response: %s", why);
         r->http_status = 0;
     } else {
         a.http_status = (int)status;
@@ -1032,22 +1116,17 @@ static void complete(klaviyo_client *c, struct call *call, CURLcode code)
         a.json_error = true;
         r->has_error = true;
         r->error = err;
-        char d[sizeof detail];
+        char d[detail_size];
         describe_error(&err, d, sizeof d);
-        textf(detail, sizeof detail, "%s%s%s", err.code, err.code[0] ? ": " : "", d);
+        textf(detail, detail_size, "%s%s%s", err.code, err.code[0] ? ": " : "", d);
     } else if (a.net == KLAVIYO_NET_NONE && a.http_status >= 400) {
         r->has_error = false;
-        snprintf(detail, sizeof detail, "%s%s", a.cf_challenge ? "cf-mitigated: challenge; " : "",
+        snprintf(detail, detail_size, "%s%s", a.cf_challenge ? "cf-mitigated: challenge; " : "",
                  call->content_type[0] ? call->content_type : "no content type");
     }
     snprintf(r->request_id, sizeof r->request_id, "%s", call->request_id);
     log_redact(detail);
-    int arc =
-        audit_call_end(c->st, call->intent_seq, a.http_status, duration,
-                       call->request_id[0] ? call->request_id : NULL, detail[0] ? detail : NULL);
-    if (arc)
-        cad_log(LOG_ERROR, "audit.call_end_failed", "tenant=%s seq=%lld error=\"%s\"", c->tenant_id,
-                (long long)call->intent_seq, cad_errmsg());
+    call->att = a;
     char st_label[8];
     snprintf(st_label, sizeof st_label, "%d", a.http_status);
     const char *labels[] = {"operation", call->op->operation_id, "status", st_label};
@@ -1057,20 +1136,29 @@ static void complete(klaviyo_client *c, struct call *call, CURLcode code)
     if (a.http_status == 429)
         metrics_counter_add("klaviyo_throttled_total", "429 answers from Klaviyo by operation",
                             labels, 1, 1);
+}
 
-    /* Tell the limiter what the server said about the shared quota. */
-    const struct kspec_op *pop = paced_op(c, call->op);
+/* Second half, once the outcome is recorded: the limiter hears what the server said, and the
+ * verdict is carried out (retry, re-check, or finish with the callback). */
+static void decide(klaviyo_client *c, struct call *call)
+{
+    struct klaviyo_result *r = &call->res;
+    struct klaviyo_attempt a = call->att;
+    const char *detail = call->detail;
+    int64_t now = call->done_ms;
+    int64_t rl_t = rl_now(c);
+
+    /* Tell the limiter what the server said about the shared quota, then that this request is
+     * over. Header durations are the server's seconds, on the limiter's clock as they are. */
     if (a.net == KLAVIYO_NET_NONE && call->rl_limit > 0 && call->rl_remaining >= 0 &&
-        call->rl_reset >= 0) {
-        long limit = (long)call->rl_limit;
-        if (c->cfg.rate_scale != 1.0)
-            limit = scale_limit(call->rl_limit, c->cfg.rate_scale);
-        ratelimit_observe(c->rl, c->tenant_id, pop, (int)limit, call->rl_remaining, call->rl_reset,
-                          now);
-    }
+        call->rl_reset >= 0 && call->rl_reset <= 60)
+        ratelimit_observe_window(c->rl, c->tenant_id, call->op, call->rl_limit, call->rl_remaining,
+                                 call->rl_reset, call->sent_rl_ms < rl_t ? call->sent_rl_ms : rl_t,
+                                 rl_t);
     if (a.http_status == 429)
-        ratelimit_penalize(c->rl, c->tenant_id, pop,
-                           call->retry_after_ms > 0 ? call->retry_after_ms : 0, now);
+        ratelimit_penalize(c->rl, c->tenant_id, call->op,
+                           call->retry_after_ms > 0 ? call->retry_after_ms : 0, rl_t);
+    ratelimit_release(c->rl, c->tenant_id, call->op, rl_t);
 
     uint32_t jitter = 0;
     random_bytes(&jitter, sizeof jitter);
@@ -1244,22 +1332,40 @@ static void recheck_done(klaviyo_client *c, struct call *chk, const struct klavi
 
 /* ---- the loop ---- */
 
+/* Completes every finished transfer: first what each got, then all their outcomes in one
+ * transaction, then the verdicts (whose callbacks may submit more). */
 static int drain(klaviyo_client *c)
 {
-    int any = 0, left;
+    size_t n = 0;
+    int left;
     CURLMsg *msg;
-    while ((msg = curl_multi_info_read(c->multi, &left))) {
+    while (n < (size_t)c->cfg.max_in_flight && (msg = curl_multi_info_read(c->multi, &left))) {
         if (msg->msg != CURLMSG_DONE)
             continue;
         struct call *call = NULL;
         CURLcode code = msg->data.result;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&call);
-        if (call) {
-            complete(c, call, code);
-            any = 1;
-        }
+        if (!call)
+            continue;
+        collect(c, call, code);
+        c->done[n] = call;
+        c->outs[n] = (struct audit_outcome){
+            .intent_seq = call->intent_seq,
+            .status = call->att.http_status,
+            .duration_ms = call->duration_ms,
+            .request_id = call->request_id[0] ? call->request_id : NULL,
+            .detail = call->detail[0] ? call->detail : NULL,
+        };
+        n++;
     }
-    return any;
+    if (n && audit_call_end_many(c->st, c->outs, n) != CAD_OK)
+        for (size_t i = 0; i < n; i++)
+            if (c->outs[i].rc)
+                cad_log(LOG_ERROR, "audit.call_end_failed", "tenant=%s seq=%lld error=\"%s\"",
+                        c->tenant_id, (long long)c->outs[i].intent_seq, cad_errmsg());
+    for (size_t i = 0; i < n; i++)
+        decide(c, c->done[i]);
+    return n > 0;
 }
 
 static int run_loop(klaviyo_client *c, int timeout_ms, const bool *stop)

@@ -13,9 +13,15 @@
  * revision: KLAVIYO_REVISION, Accept/Content-Type application/vnd.api+json and
  * User-Agent cadence/<version>, and connect/total timeouts.
  *
- * Every attempt is audited write-ahead: audit_call_begin() is committed before the request leaves
- * (no record, no request), audit_call_end() records status, duration and Klaviyo's request id (or
- * status 0 and what went wrong when no response came).
+ * Every attempt is audited write-ahead: its intent is committed before the request leaves (no
+ * record, no request), and its outcome records status, duration and Klaviyo's request id (or
+ * status 0 and what went wrong when no response came). The engine commits in groups: the intents
+ * of every request one pass of the loop is about to send in one transaction, then the sends; the
+ * outcomes of every transfer that completed together in one transaction, then the callbacks.
+ *
+ * Pacing is ratelimit.h's header-driven mode: the client tells the limiter when each request left
+ * and what its answer's RateLimit-* headers said, and releases each grant when the attempt is
+ * over; its own limiter probes an operation with one request before the first burst.
  *
  * Outcomes are decided by one pure function, klaviyo_classify(). A POST is never re-sent after an
  * ambiguous failure (timeout, dropped connection or 5xx once the request left): the outcome is
@@ -41,19 +47,31 @@ typedef struct klaviyo_client klaviyo_client;
 
 /* ---- configuration ---- */
 
+/* Requests on the wire at once. The rate limiter decides how many requests leave; this bound only
+ * has to be high enough not to decide it instead. By Little's law a client needs rate x latency
+ * in flight: one operation at Klaviyo's highest burst (350/s) with answers taking 0.5 s needs 175,
+ * and a plan runs a few operations at once, each at its own limit. 256 covers that; the ceiling
+ * bounds what a client may hold open (a socket or HTTP/2 stream, a curl handle and buffers per
+ * request, about 100 KB) and what an emulator at a high --time-scale can make it hold. */
+#define KLAVIYO_DEFAULT_MAX_IN_FLIGHT 256
+#define KLAVIYO_MAX_IN_FLIGHT         1024
+
 struct klaviyo_config {
     char base_url[512];      /* scheme://host[:port], no trailing slash */
     long connect_timeout_ms; /* $CADENCE_KLAVIYO_CONNECT_TIMEOUT_MS, default 10000 */
     long timeout_ms;         /* $CADENCE_KLAVIYO_TIMEOUT_MS, total per attempt, default 60000 */
-    int max_in_flight;       /* requests on the wire at once, default 16 */
+    int max_in_flight;       /* requests on the wire at once, default and upper bound below */
     int max_attempts;        /* attempts per call for retryable failures, default 5 */
     int64_t backoff_base_ms; /* first retry waits about this long, default 500 */
     int64_t backoff_max_ms;  /* cap of one backoff, default 30000 */
     int64_t max_wait_ms;     /* longest a call waits for the rate limiter (a spent daily cap)
                                 before it is reported transient, default 600000 */
-    /* $CADENCE_KLAVIYO_RATE_SCALE, default 1. Klaviyo's published limits are multiplied by it.
-     * It exists only so tests can pace against an emulator whose clock runs N times faster
-     * (cadence-klaviyo-sim --time-scale N); against Klaviyo it must stay 1. */
+    /* $CADENCE_KLAVIYO_RATE_SCALE, default 1. The rate limiter's clock runs this many times
+     * faster than real time, and durations in the server's headers (RateLimit-Reset,
+     * Retry-After) are seconds of that clock: the world of an emulator started with
+     * --time-scale N (cadence-klaviyo-sim), which reports every duration in its own scaled
+     * seconds, exactly as Klaviyo would at scale 1. Klaviyo's published limits apply unchanged.
+     * Against Klaviyo it must stay 1. */
     double rate_scale;
     /* A rate limiter shared by every client of the process (borrowed; it is thread-safe), so
      * that two clients of one tenant never spend the same quota twice. NULL: the client makes

@@ -26,6 +26,8 @@
 #define SWEEP_MS           60000
 #define MAX_RESET_S        86400
 #define MAX_RETRY_AFTER_MS ((int64_t)DAILY_MS)
+#define VIEW_STALE_MS      (10 * (int64_t)STEADY_MS)
+#define PROBE_WAIT_MS      50
 
 enum { W_BURST, W_STEADY, W_DAILY, W_COUNT };
 
@@ -49,6 +51,24 @@ struct pacing {
     int left;
 };
 
+/* The server's steady window, learnt from RateLimit-* headers (ratelimit_observe_window). The
+ * window in progress ends at an edge E with edge_lo < E <= edge_hi, on the limiter's clock. */
+struct server_view {
+    bool on;
+    int64_t edge_lo, edge_hi;
+    int64_t last_obs_ms;
+    int limit;        /* min(spec, the server's RateLimit-Limit) */
+    int guess_left;   /* the window's budget before its first observation */
+    bool observed;    /* obs_left holds the min over this window's observations */
+    int obs_left;     /* remaining - other requests outstanding - grants since, minimised */
+    int next_pre;     /* grants that may be counted in the next window */
+    bool snapped;     /* next_pre holds what was outstanding at edge_lo */
+    int server_limit; /* the latest RateLimit-Limit, which `foreign` is a part of */
+    int foreign;      /* others' use of this window: the largest lower bound its answers gave */
+    int foreign_last; /* ... and of the window before, still assumed (others go on) */
+    int own;          /* own grants that may be counted in this window (an upper bound) */
+};
+
 struct bucket {
     struct bucket *next;
     uint64_t hash;
@@ -59,6 +79,8 @@ struct bucket {
     int64_t last_ms;          /* latest time any caller passed in */
     int64_t last_grant_ms;    /* when the latest grant was recorded */
     int64_t blocked_until_ms; /* 429 penalty */
+    int outstanding;          /* granted and not released (ratelimit_release) */
+    struct server_view sv;
 };
 
 struct ratelimit {
@@ -67,6 +89,7 @@ struct ratelimit {
     size_t nslots, nbuckets;
     int64_t margin_ms;
     int64_t last_sweep_ms;
+    bool probe_first;
 };
 
 static uint64_t bucket_hash(const char *account, const char *op_id)
@@ -88,12 +111,19 @@ static int64_t window_at(const struct window *w, int i)
 /* Time until one more grant at `now` keeps every span of span_ms at `limit` or fewer (0: now).
  * Grants are recorded no earlier than the newest before them, so the limit-th most recent grant
  * is the one that must be a whole span away, whatever order the callers' clocks arrive in. */
+static int64_t window_wait_limit(const struct window *w, int64_t now, int limit)
+{
+    if (w->spec == 0 || w->count < limit)
+        return 0;
+    if (limit <= 0)
+        return w->span_ms;
+    int64_t must_leave = window_at(w, w->count - limit);
+    return must_leave + w->span_ms > now ? must_leave + w->span_ms - now : 0;
+}
+
 static int64_t window_wait(const struct window *w, int64_t now)
 {
-    if (w->spec == 0 || w->count < w->limit)
-        return 0;
-    int64_t must_leave = window_at(w, w->count - w->limit);
-    return must_leave + w->span_ms > now ? must_leave + w->span_ms - now : 0;
+    return window_wait_limit(w, now, w->limit);
 }
 
 /* Grants at `now` that still fit in this window. */
@@ -174,7 +204,8 @@ static bool bucket_idle(const struct bucket *b, int64_t now)
     for (int i = 0; i < W_COUNT; i++)
         if (!window_idle(&b->w[i], now))
             return false;
-    return b->pace[0].until_ms == 0 && b->pace[1].until_ms == 0 && b->blocked_until_ms <= now;
+    return b->pace[0].until_ms == 0 && b->pace[1].until_ms == 0 && b->blocked_until_ms <= now &&
+           b->outstanding == 0;
 }
 
 static void sweep(struct ratelimit *rl, int64_t now)
@@ -317,12 +348,135 @@ static int64_t max64(int64_t a, int64_t b)
     return a > b ? a : b;
 }
 
+/* ---- the server's view (see ratelimit.h) ---- */
+
+static int view_left(const struct server_view *v)
+{
+    return v->observed ? v->obs_left : v->guess_left;
+}
+
+/* The burst others leave us: the spec's, less the share of the steady window they use. */
+static int view_burst(const struct bucket *b)
+{
+    const struct server_view *v = &b->sv;
+    int burst = b->w[W_BURST].limit;
+    int foreign = v->foreign > v->foreign_last ? v->foreign : v->foreign_last;
+    if (!v->on || foreign <= 0 || v->server_limit <= 0)
+        return burst;
+    /* Their share of the burst, rounded down (a small share of a small burst leaves it whole),
+     * and never all of it: one request a window still learns how things stand. */
+    int64_t theirs = (int64_t)burst * foreign / v->server_limit;
+    return theirs >= burst ? 1 : burst - (int)theirs;
+}
+
+/* Brings the view to `now`: from edge_lo on, what is outstanding may be counted in the next
+ * window; from edge_hi on, the next window is the current one. A view without news for
+ * VIEW_STALE_MS is dropped (the sliding windows, which saw every grant, take over). */
+static void view_advance(struct bucket *b, int64_t now)
+{
+    struct server_view *v = &b->sv;
+    if (!v->on)
+        return;
+    if (now - v->last_obs_ms > VIEW_STALE_MS) {
+        *v = (struct server_view){0};
+        return;
+    }
+    while (now >= v->edge_lo) {
+        if (!v->snapped) {
+            v->next_pre += b->outstanding;
+            v->snapped = true;
+        }
+        if (now < v->edge_hi)
+            break;
+        v->edge_lo += STEADY_MS;
+        v->edge_hi += STEADY_MS;
+        /* Until the new window's first answer: assume others go on using what they used. */
+        int64_t theirs =
+            v->server_limit > 0
+                ? ((int64_t)v->limit * v->foreign + v->server_limit - 1) / v->server_limit
+                : 0;
+        int guess = v->limit - v->next_pre - (int)theirs;
+        v->foreign_last = v->foreign;
+        v->foreign = 0;
+        v->guess_left = guess > 0 ? guess : 0;
+        v->observed = false;
+        v->own = v->next_pre;
+        v->next_pre = 0;
+        v->snapped = false;
+    }
+}
+
+/* Own grants that can have been counted in a window that ends after `now`, for a view that starts
+ * in it: every grant of the last minute (plus the margin). An upper bound, so others' use derived
+ * from it is a lower one. */
+static int recent_grants(const struct window *w, int64_t now)
+{
+    int used = 0;
+    for (int i = w->count - 1; i >= 0 && now - window_at(w, i) < w->span_ms; i--)
+        used++;
+    return used;
+}
+
+static void view_observe(struct bucket *b, int limit, int remaining, int reset_s, int64_t sent_ms,
+                         int64_t now)
+{
+    struct server_view *v = &b->sv;
+    int lim = limit < b->w[W_STEADY].spec ? limit : b->w[W_STEADY].spec;
+    /* Counted at t_s in [sent, now]; RateLimit-Reset is ceil((E - t_s) / 1 s). */
+    int64_t lo = sent_ms + ((int64_t)reset_s - 1) * 1000, hi = now + (int64_t)reset_s * 1000;
+    /* This answer was counted; everything else outstanding may not have been yet. */
+    int others = b->outstanding > 0 ? b->outstanding - 1 : 0;
+    int left = (remaining < lim ? remaining : lim) - others;
+    if (v->on && hi <= v->edge_lo - STEADY_MS / 2)
+        return; /* a late answer about the window before */
+    bool fresh = !v->on || lo >= v->edge_hi + STEADY_MS / 2;
+    int own = fresh ? recent_grants(&b->w[W_STEADY], now) : v->own;
+    int foreign = limit - remaining - own;
+    if (fresh) {
+        *v = (struct server_view){.on = true,
+                                  .edge_lo = lo,
+                                  .edge_hi = hi,
+                                  .limit = lim,
+                                  .observed = true,
+                                  .obs_left = left,
+                                  .server_limit = limit,
+                                  .foreign = foreign > 0 ? foreign : 0,
+                                  .own = own};
+    } else {
+        v->edge_lo = max64(v->edge_lo, lo);
+        v->edge_hi = v->edge_hi < hi ? v->edge_hi : hi;
+        if (v->edge_lo >= v->edge_hi) { /* answers that disagree: trust the latest */
+            v->edge_lo = lo;
+            v->edge_hi = hi;
+        }
+        if (lim < v->limit)
+            v->limit = lim;
+        v->server_limit = limit;
+        v->obs_left = v->observed && v->obs_left < left ? v->obs_left : left;
+        v->observed = true;
+        if (foreign > v->foreign)
+            v->foreign = foreign;
+    }
+    v->last_obs_ms = now;
+}
+
 /* Time until `b` can grant at `now` (0: it can). */
-static int64_t bucket_wait(const struct bucket *b, int64_t now)
+static int64_t bucket_wait(const struct ratelimit *rl, const struct bucket *b, int64_t now)
 {
     int64_t wait = max64(0, b->blocked_until_ms - now);
-    for (int i = 0; i < W_COUNT; i++)
-        wait = max64(wait, window_wait(&b->w[i], now));
+    const struct server_view *v = &b->sv;
+    if (v->on) {
+        /* The server's fixed steady window replaces the sliding one; burst and daily stay. */
+        if (view_left(v) <= 0)
+            wait = max64(wait, v->edge_hi - now);
+        wait = max64(wait, window_wait_limit(&b->w[W_BURST], now, view_burst(b)));
+        wait = max64(wait, window_wait(&b->w[W_DAILY], now));
+    } else {
+        if (rl->probe_first && b->outstanding > 0)
+            wait = max64(wait, PROBE_WAIT_MS); /* one request first, to learn the window */
+        for (int i = 0; i < W_COUNT; i++)
+            wait = max64(wait, window_wait(&b->w[i], now));
+    }
     for (int i = 0; i < 2; i++) {
         const struct pacing *p = &b->pace[i];
         if (p->until_ms == 0)
@@ -350,6 +504,16 @@ static int bucket_grant(struct bucket *b, int64_t now)
     for (int i = 0; i < 2; i++)
         if (b->pace[i].until_ms != 0)
             b->pace[i].left--;
+    if (b->sv.on) {
+        if (b->sv.observed)
+            b->sv.obs_left--;
+        else
+            b->sv.guess_left--;
+        if (now >= b->sv.edge_lo)
+            b->sv.next_pre++;
+        b->sv.own++;
+    }
+    b->outstanding++;
     b->last_grant_ms = at;
     return CAD_OK;
 }
@@ -370,7 +534,8 @@ int ratelimit_acquire(ratelimit *rl, const char *account, const struct kspec_op 
     rc = bucket_get(rl, account, op, &b);
     if (rc == CAD_OK) {
         bucket_touch(b, now_ms);
-        int64_t wait = bucket_wait(b, now_ms);
+        view_advance(b, now_ms);
+        int64_t wait = bucket_wait(rl, b, now_ms);
         if (wait > 0) {
             *wait_ms = wait;
             rc = RATELIMIT_WAIT;
@@ -450,8 +615,15 @@ int ratelimit_remaining(ratelimit *rl, const char *account, const struct kspec_o
         bucket_find(rl, account, op->operation_id, bucket_hash(account, op->operation_id));
     if (b) {
         bucket_touch(b, now_ms);
+        view_advance(b, now_ms);
         for (int i = 0; i < W_COUNT; i++)
             left[i] = window_left(&b->w[i], now_ms);
+        if (b->sv.on) {
+            int v = view_left(&b->sv), burst = view_burst(b);
+            left[W_STEADY] = v > 0 ? v : 0;
+            int used = b->w[W_BURST].limit - left[W_BURST];
+            left[W_BURST] = burst > used ? burst - used : 0;
+        }
         for (int i = 0; i < 2; i++)
             if (b->pace[i].until_ms != 0 && b->pace[i].left < left[i])
                 left[i] = b->pace[i].left > 0 ? b->pace[i].left : 0;
@@ -466,4 +638,54 @@ int ratelimit_remaining(ratelimit *rl, const char *account, const struct kspec_o
     if (daily_left)
         *daily_left = op->daily > 0 ? left[W_DAILY] : RATELIMIT_UNLIMITED;
     return CAD_OK;
+}
+
+int ratelimit_observe_window(ratelimit *rl, const char *account, const struct kspec_op *op,
+                             int limit, int remaining, int reset_s, int64_t sent_ms, int64_t now_ms)
+{
+    int rc = check_args(rl, account, op, now_ms);
+    if (rc != CAD_OK)
+        return rc;
+    if (limit < 1 || remaining < 0 || reset_s < 0 || reset_s > STEADY_MS / 1000 || sent_ms < 0 ||
+        sent_ms > now_ms)
+        return cad_fail(CAD_EINVAL,
+                        "RateLimit headers limit=%d remaining=%d reset=%d s (sent %lld ms before) "
+                        "are not usable for %s",
+                        limit, remaining, reset_s, (long long)(now_ms - sent_ms), op->operation_id);
+    pthread_mutex_lock(&rl->lock);
+    struct bucket *b;
+    rc = bucket_get(rl, account, op, &b);
+    if (rc == CAD_OK) {
+        bucket_touch(b, now_ms);
+        view_advance(b, now_ms);
+        view_observe(b, limit, remaining, reset_s, sent_ms, now_ms);
+        view_advance(b, now_ms);
+    }
+    pthread_mutex_unlock(&rl->lock);
+    return rc;
+}
+
+int ratelimit_release(ratelimit *rl, const char *account, const struct kspec_op *op, int64_t now_ms)
+{
+    int rc = check_args(rl, account, op, now_ms);
+    if (rc != CAD_OK)
+        return rc;
+    pthread_mutex_lock(&rl->lock);
+    struct bucket *b =
+        bucket_find(rl, account, op->operation_id, bucket_hash(account, op->operation_id));
+    if (b) {
+        bucket_touch(b, now_ms);
+        view_advance(b, now_ms);
+        if (b->outstanding > 0)
+            b->outstanding--;
+    }
+    pthread_mutex_unlock(&rl->lock);
+    return CAD_OK;
+}
+
+void ratelimit_probe_first(ratelimit *rl, bool on)
+{
+    pthread_mutex_lock(&rl->lock);
+    rl->probe_first = on;
+    pthread_mutex_unlock(&rl->lock);
 }

@@ -15,6 +15,32 @@
  * resets; ratelimit_penalize() takes a 429's Retry-After. Both only ever make the limiter
  * stricter, never looser than the spec.
  *
+ * The server's truth (ratelimit_observe_window). Klaviyo's windows are fixed, and every answer
+ * says where its account stands in the steady one: RateLimit-Remaining requests left and
+ * RateLimit-Reset seconds until the window ends, rounded up (a server that says "available in N
+ * seconds" must not round down). A request counted at t_s, which lies between its sending and its
+ * answer, puts the window's end E in (sent + (reset - 1) s, answer + reset s]; the limiter keeps
+ * the intersection over the window's answers, [edge_lo, edge_hi]. Then, instead of the sliding
+ * steady window, for that operation:
+ *   - the current window admits min over its answers of (remaining - the other requests then
+ *     outstanding - grants since). Each of those is an upper bound on what we may still add: an
+ *     own request counted after t_s was outstanding at the answer or sent after it (an answer
+ *     that overtook it is itself in the minimum). Outstanding means granted and not yet released
+ *     (ratelimit_release, once per grant, when its answer or failure is in).
+ *   - a request sent at or after edge_lo may be counted in the next window, and so may one still
+ *     outstanding then; from edge_hi on the next window is current and admits the published
+ *     limit (or the server's lower one) less those, less what others used in the window before,
+ *     until its first answer says what it really has left.
+ *   - others' use of the window (limit - remaining - our grants of the last minute, a lower
+ *     bound) is taken out of the burst too, in the same share: the headers describe only the
+ *     steady window, and another integration spends both.
+ *   - burst and daily limits stay sliding windows; a view with no answer for ten minutes is
+ *     dropped and the sliding steady window, which saw every grant, takes over again.
+ * So without headers the limiter never allows more than the published limits, and with them it
+ * can fill each of the server's fixed windows to what the server says is left, starting right at
+ * its edge. With ratelimit_probe_first(), an operation with no view yet has one request on the
+ * wire at a time until an answer gives it one.
+ *
  * Time is passed in by the caller (milliseconds from a monotonic clock; any epoch), so the
  * limiter is testable with a simulated clock. Threads that read the clock and then race for the
  * lock hand in times slightly out of order; that is fine: each grant is checked, at the time its
@@ -24,6 +50,7 @@
 #ifndef CADENCE_KLAVIYO_RATELIMIT_H
 #define CADENCE_KLAVIYO_RATELIMIT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "kspec/kspec.h"
@@ -61,6 +88,24 @@ int ratelimit_acquire(ratelimit *rl, const char *account, const struct kspec_op 
  * 1, a negative remaining, or a reset outside 0..86400. */
 int ratelimit_observe(ratelimit *rl, const char *account, const struct kspec_op *op, int limit,
                       int remaining, int reset_s, int64_t now_ms);
+
+/* The header-driven mode (see the top of this file): a response's RateLimit-Limit, -Remaining
+ * and -Reset (seconds, 0..60) for a request of `op` that left at `sent_ms` and was answered at
+ * `now_ms` (both on the limiter's clock). CAD_EINVAL for unusable values. */
+int ratelimit_observe_window(ratelimit *rl, const char *account, const struct kspec_op *op,
+                             int limit, int remaining, int reset_s, int64_t sent_ms,
+                             int64_t now_ms);
+
+/* One granted request of `op` is over (answered, failed or never sent). Call it once per grant,
+ * after ratelimit_observe_window for that answer; a missing call only makes the limiter stricter.
+ */
+int ratelimit_release(ratelimit *rl, const char *account, const struct kspec_op *op,
+                      int64_t now_ms);
+
+/* While an operation has no view of the server's window, grant one request at a time (the others
+ * wait until it is released), so the first burst does not spend what others already used. For
+ * callers that release every grant. */
+void ratelimit_probe_first(ratelimit *rl, bool on);
 
 /* A 429: no request of `op` for `account` before now + retry_after_ms + margin. A retry_after_ms
  * of 0 (no Retry-After header) means one second. CAD_EINVAL when negative or over a day. */
