@@ -13,10 +13,17 @@
  * the start; T_op is the time of the N-th grant, divided by the time scale. No client can finish
  * earlier: every request is counted at its arrival and no window admits more.
  *
+ * The start: with --phase-ms P the driver first waits until the emulator's clock is P ms into a
+ * steady (60 s) window, so the bound is the same in every run and every configuration (a run
+ * that starts late in a window is bound by the burst limit alone, one that starts early by the
+ * steady window's edge). The wait is not counted. Without it the run starts at once.
+ *
  * Usage: bench_driver --sim URL --templates N --lists N --items N [--foreign F]
- *                     [--latency-min MS] [--audit-dir DIR] [--bound-only]
+ *                     [--latency-min MS] [--phase-ms P] [--audit-dir DIR] [--bound-only]
+ *                     [--explain]
  * Environment: BENCH_KEY, CADENCE_KLAVIYO_URL, CADENCE_KLAVIYO_RATE_SCALE.
- * Prints: "bound_ms=... wall_ms=... ok=... failed=... phase_ms=..." on one line.
+ * Prints: "bound_ms=... wall_ms=... ok=... failed=... phase_ms=..." on one line; --explain
+ * first prints each operation's part of the bound, one "bound: ..." line each.
  */
 #include <curl/curl.h>
 #include <jansson.h>
@@ -24,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/err.h"
 #include "common/log.h"
@@ -51,8 +59,9 @@ static int64_t available(int limit, double foreign)
 }
 
 /* Emulated ms from t0 (the emulator's clock at the start) until the n-th request of `op` can be
- * counted, granting each as early as the fixed windows allow. */
-static int64_t op_bound_ms(const struct kspec_op *op, int n, int64_t t0, double foreign)
+ * counted, granting each as early as the fixed windows allow; *edges gets the number of steady
+ * window edges crossed. */
+static int64_t op_bound_ms(const struct kspec_op *op, int n, int64_t t0, double foreign, int *edges)
 {
     const int64_t span[3] = {1000, 60000, 86400000};
     const int64_t cap[3] = {available(op->burst_per_s, foreign),
@@ -62,11 +71,13 @@ static int64_t op_bound_ms(const struct kspec_op *op, int n, int64_t t0, double 
     int64_t t = t0;
     for (int w = 0; w < 3; w++)
         win[w] = t / span[w];
+    *edges = 0;
     for (int i = 0; i < n; i++) {
         for (;;) {
             int64_t next = -1;
             for (int w = 0; w < 3; w++) {
                 if (t / span[w] != win[w]) {
+                    *edges += w == 1 ? (int)(t / span[w] - win[w]) : 0;
                     win[w] = t / span[w];
                     used[w] = 0;
                 }
@@ -201,6 +212,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench: cannot read %s/__sim/clock\n", sim_url);
         return 1;
     }
+    const char *phase_arg = arg(argc, argv, "--phase-ms", NULL);
+    if (phase_arg) {
+        int64_t want = atoll(phase_arg) % 60000;
+        int64_t ahead = ((want - t0 % 60000) % 60000 + 60000) % 60000;
+        struct timespec ts = {.tv_sec = (time_t)(ahead / scale / 1000),
+                              .tv_nsec = (long)fmod(ahead / scale * 1e6, 1e9)};
+        while (nanosleep(&ts, &ts) != 0)
+            ;
+        if (sim_clock(sim_url, &t0, &scale) != 0)
+            return 1;
+    }
+    bool explain = false;
+    for (int i = 1; i < argc; i++)
+        explain = explain || strcmp(argv[i], "--explain") == 0;
     int64_t start = time_mono_ms();
     /* Requests are counted at arrival, at least one minimum latency after they leave. */
     int64_t first = t0 + (int64_t)(latency_min * scale);
@@ -215,17 +240,33 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof work / sizeof work[0]; i++) {
         if (!work[i].n)
             continue;
-        int64_t t = op_bound_ms(kspec_by_id(work[i].op), work[i].n, first, foreign);
-        t = (int64_t)ceil((double)(first - t0 + t) / scale);
+        const struct kspec_op *op = kspec_by_id(work[i].op);
+        int edges = 0;
+        int64_t t = op_bound_ms(op, work[i].n, first, foreign, &edges);
+        int64_t emulated = first - t0 + t;
+        t = (int64_t)ceil((double)emulated / scale);
         bound = t > bound ? t : bound;
+        if (explain) {
+            char daily[32] = "";
+            if (op->daily > 0)
+                snprintf(daily, sizeof daily, " %lld/day",
+                         (long long)available(op->daily, foreign));
+            printf("bound: %s n=%d at %lld/s %lld/min%s: starts %.1f s into a steady window, "
+                   "crosses %d steady edge%s, last counted at %.2f s emulated = %.2f s real\n",
+                   work[i].op, work[i].n, (long long)available(op->burst_per_s, foreign),
+                   (long long)available(op->steady_per_min, foreign), daily,
+                   (double)(t0 % 60000) / 1000.0, edges, edges == 1 ? "" : "s",
+                   (double)emulated / 1000.0, (double)t / 1000.0);
+        }
     }
     if (bound_only) {
         printf("bound_ms=%lld phase_ms=%lld\n", (long long)bound, (long long)(t0 % 60000));
         return 0;
     }
 
-    /* The audit database's directory: the client commits two records per request (write-ahead),
-     * so the disk under it can bound throughput; --audit-dir /dev/shm shows pacing alone. */
+    /* The audit database's directory: the client commits every request's intent before it
+     * leaves and its outcome after (in groups), so the disk under it can cost time;
+     * --audit-dir /dev/shm shows pacing without the disk. */
     char dir[256], db[300];
     snprintf(dir, sizeof dir, "%s/cadence-bench-XXXXXX", arg(argc, argv, "--audit-dir", "/tmp"));
     if (!mkdtemp(dir))
