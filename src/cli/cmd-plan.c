@@ -235,6 +235,11 @@ const struct cmd_entry cmd_plan_confirm_entry = {
     .exec = cmd_plan_confirm_exec,
 };
 
+/* print_progress walks every kind through plan_progress's per-kind counts */
+_Static_assert(ASSET_KIND_COUNT <= sizeof((struct plan_progress *)0)->per_kind_total /
+                                       sizeof((struct plan_progress *)0)->per_kind_total[0],
+               "struct plan_progress has a count for every asset kind");
+
 struct progress_state {
     bool tty;
     int64_t last_line_ms;
@@ -245,7 +250,7 @@ static void print_progress(void *ctx, const struct plan_progress *p)
     struct progress_state *ps = ctx;
     char kinds[512] = "";
     size_t o = 0;
-    for (int k = 0; k < ASSET_KIND_COUNT && k < 16; k++)
+    for (int k = 0; k < ASSET_KIND_COUNT; k++)
         if (p->per_kind_total[k])
             o += (size_t)snprintf(kinds + o, o < sizeof kinds ? sizeof kinds - o : 0, "%s%s %d/%d",
                                   o ? ", " : "", asset_kind_name((enum asset_kind)k),

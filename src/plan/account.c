@@ -125,14 +125,12 @@ int lookup_target(const struct kind_info *ki, const char *key, char *out, size_t
     }
     if (strcmp(ki->lookup, "eqlist") == 0) {
         const char *v[] = {key};
-        rc = klaviyo_filter_any(filter, sizeof filter, "name", v, 1);
-        if (rc == CAD_OK) { /* any(name,["x"]) -> equals(name,["x"]): lists and segments */
-            size_t len = strlen(filter);
-            if (len + 3 >= sizeof filter)
-                return cad_fail(CAD_EINVAL, "the name %s is too long", key);
-            memmove(filter + 6, filter + 3, len - 3 + 1);
-            memcpy(filter, "equals", 6);
-        }
+        char any[sizeof filter];
+        rc = klaviyo_filter_any(any, sizeof any, "name", v, 1);
+        /* any(name,["x"]) -> equals(name,["x"]): lists and segments */
+        if (rc == CAD_OK &&
+            (size_t)snprintf(filter, sizeof filter, "equals%s", any + 3) >= sizeof filter)
+            return cad_fail(CAD_EINVAL, "the name %s is too long", key);
     } else if (strcmp(ki->lookup, "contains") == 0) {
         char part[900];
         rc = klaviyo_filter_op(part, sizeof part, "contains", "name", key);

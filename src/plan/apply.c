@@ -637,6 +637,11 @@ static void do_extras(struct engine *e, struct astep *s)
             return;
         }
         if (!s->msg_ids) {
+            /* every way here sets rid (adopt, or plan_rid after the check that used it) */
+            if (!s->rid) {
+                step_end(e, s, RS_FAILED, "the campaign has no Klaviyo id to read its messages");
+                return;
+            }
             char target[1024];
             item_target(ki, s->rid, target, sizeof target);
             submit(e, s, "GET", target, NULL, PC_X_MESSAGES);
@@ -1025,11 +1030,12 @@ static void batch_lookup(struct engine *e, struct batch *bt, int pc, bool only_f
         batch_close_if_empty(e, bt);
         return;
     }
-    char *filter = malloc(64 * 1024), *target = malloc(96 * 1024);
-    int rc = filter && target ? klaviyo_filter_any(filter, 64 * 1024, "ids", ids, n) : CAD_ENOMEM;
+    const size_t filter_size = (size_t)64 * 1024, target_size = (size_t)96 * 1024;
+    char *filter = malloc(filter_size), *target = malloc(target_size);
+    int rc = filter && target ? klaviyo_filter_any(filter, filter_size, "ids", ids, n) : CAD_ENOMEM;
     if (!rc) {
         const char *kv[] = {"filter", filter, "page[size]", "100", NULL};
-        rc = klaviyo_target(target, 96 * 1024, "/api/catalog-items", kv);
+        rc = klaviyo_target(target, target_size, "/api/catalog-items", kv);
     }
     if (rc)
         batch_fail_open(e, bt, cad_errmsg());
@@ -1258,7 +1264,7 @@ static void batch_cb_inner(struct batch *bt, const struct klaviyo_result *res)
             const char *p = ptr ? strstr(ptr, "/items/data/") : NULL;
             if (!p)
                 continue;
-            int idx = atoi(p + strlen("/items/data/"));
+            long idx = strtol(p + strlen("/items/data/"), NULL, 10);
             if (idx < 0 || idx >= nj)
                 continue;
             bt->failed_item[jidx[idx]] = true;
@@ -1538,7 +1544,8 @@ static int row_step(void *ctx, const store_row *r)
 
 static void engine_free(struct engine *e)
 {
-    for (int i = 0; i < e->n; i++) {
+    /* steps are loaded (e->n > 0) only into an allocated e->steps */
+    for (int i = 0; e->steps && i < e->n; i++) {
         struct astep *s = &e->steps[i];
         free(s->name);
         free(s->plan_rid);

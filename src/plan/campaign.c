@@ -16,7 +16,7 @@
 #include "common/util.h"
 #include "plan/plan_int.h"
 
-#define SEND_CODE_TTL_MS (15 * 60 * 1000)
+#define SEND_CODE_TTL_MS ((int64_t)15 * 60 * 1000)
 
 static int row_first_text(void *ctx, const store_row *r)
 {

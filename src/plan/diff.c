@@ -94,7 +94,7 @@ static bool line_eq(const struct lines *a, size_t i, const struct lines *b, size
     return a->len[i] == b->len[j] && memcmp(a->l[i], b->l[j], a->len[i]) == 0;
 }
 
-#define DIFF_CELLS_MAX (4u * 1024u * 1024u)
+#define DIFF_CELLS_MAX ((size_t)4 * 1024 * 1024)
 
 char *diff_unified(const char *label, const char *a, const char *b)
 {

@@ -312,13 +312,14 @@ static double op_seconds(int64_t n, const struct kspec_op *op)
     int64_t per_min = op->steady_per_min > 0 ? op->steady_per_min : 1000000;
     int64_t per_s = op->burst_per_s > 0 ? op->burst_per_s : 1000000;
     int64_t full = (n - 1) / per_min, rest = (n - 1) % per_min;
-    return (double)full * 60.0 + (double)(rest / per_s);
+    int64_t rest_s = rest / per_s; /* whole seconds: the last call starts at its window's edge */
+    return (double)full * 60.0 + (double)rest_s;
 }
 
 json_t *plan_estimate(const json_t *steps_calls, size_t n_catalog_jobs_create,
                       size_t n_catalog_jobs_update, size_t n_catalog_jobs_delete, int64_t *out_ms)
 {
-    struct opcount counts[128];
+    struct opcount counts[128] = {0};
     size_t nc = 0;
     size_t i;
     json_t *calls;
@@ -660,7 +661,7 @@ int plan_create(store *st, vault *v, const char *tenant_id, const char *bundle_d
     if (rc)
         goto out_sets;
 
-    m.live = calloc(b->n_assets + 1, sizeof *m.live);
+    m.live = calloc(b->n_assets + 1, sizeof(const struct remote_obj *));
     m.seq_of = calloc(b->n_assets + 1, sizeof *m.seq_of);
     struct plan_step *steps = calloc(b->n_assets + m.rec.n + 1, sizeof *steps);
     if (!m.live || !m.seq_of || !steps) {

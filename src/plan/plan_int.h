@@ -24,8 +24,8 @@
 #include "plan/plan.h"
 #include "store/store.h"
 
+/* Pointers first, then the enum and the flags: the only padding is at the end. */
 struct kind_info {
-    enum asset_kind kind;
     const char *type;          /* JSON:API type */
     const char *collection;    /* "/api/templates" */
     const char *list_filter;   /* a filter every listing needs (campaigns), or NULL */
@@ -35,10 +35,11 @@ struct kind_info {
      * "contains" (campaigns, exact match client-side), "all" (list everything), "id" (the id is
      * deterministic) */
     const char *lookup;
-    bool can_update; /* a PATCH exists for the content */
-    bool can_delete;
     const char *create_op, *update_op, *delete_op, *get_op, *list_op;
     const char *opaque[3]; /* attributes Klaviyo does not echo comparably (compared by hash) */
+    enum asset_kind kind;
+    bool can_update; /* a PATCH exists for the content */
+    bool can_delete;
 };
 
 const struct kind_info *kind_info(enum asset_kind k);
