@@ -877,7 +877,9 @@ static void test_config_from_env(void **state)
 /* ---- a real SMTP server --------------------------------------------------------------------- */
 
 /* Starts the sink (port 0 = any free one), waits until it listens, and returns its port. */
-static int sink_start(struct fixture *fx, int port, const char *user, const char *pwfile)
+/* Starts the sink; returns its port, or -1 when it exited before listening (e.g. the port it
+ * was asked for is still taken). */
+static int sink_try_start(struct fixture *fx, int port, const char *user, const char *pwfile)
 {
     fs_mkdir_p(fx->sink_dir, 0700);
     char portfile[700];
@@ -920,14 +922,35 @@ static int sink_start(struct fixture *fx, int port, const char *user, const char
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid) {
             fx->sink = 0;
-            fail_msg("the SMTP sink exited (status %d) before listening (see %s/sink.log): is "
-                     "python3-aiosmtpd installed (scripts/install-deps.sh)?",
-                     status, fx->sink_dir);
+            return -1;
         }
         usleep(50 * 1000);
     }
     fail_msg("the SMTP sink did not start listening within 10 s");
     return -1;
+}
+
+static int sink_start(struct fixture *fx, int port, const char *user, const char *pwfile)
+{
+    int got = sink_try_start(fx, port, user, pwfile);
+    if (got < 0)
+        fail_msg("the SMTP sink exited before listening (see %s/sink.log): is python3-aiosmtpd "
+                 "installed (scripts/install-deps.sh)?",
+                 fx->sink_dir);
+    return got;
+}
+
+/* Restarts the sink on the port it had: another process may hold that port for a moment after
+ * the old sink stopped, so this tries for a few seconds before it fails. */
+static int sink_restart(struct fixture *fx, int port, const char *user, const char *pwfile)
+{
+    for (int i = 0; i < 20; i++) {
+        int got = sink_try_start(fx, port, user, pwfile);
+        if (got >= 0)
+            return got;
+        usleep(250 * 1000);
+    }
+    return sink_start(fx, port, user, pwfile);
 }
 
 static char *sink_msg(struct fixture *fx, int n, const char *ext)
@@ -1032,7 +1055,7 @@ static void test_smtp_real_server(void **state)
     assert_int_equal(rc_.next_attempt_ms, now + 2000 + mail_backoff_ms(cfg, 1));
 
     /* Back on the same port: not before the retry is due, then exactly once. */
-    assert_int_equal(sink_start(fx, port, "cadence", pwfile), port);
+    assert_int_equal(sink_restart(fx, port, "cadence", pwfile), port);
     assert_int_equal(mail_deliver_pending(fx->st, cfg, now + 3000, &r), CAD_OK);
     assert_int_equal(r.attempted, 0);
     assert_int_equal(mail_deliver_pending(fx->st, cfg, rc_.next_attempt_ms, &r), CAD_OK);
