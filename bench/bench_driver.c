@@ -155,7 +155,7 @@ static void submit(const char *method, const char *target, char *body, void *ctx
     free(body);
 }
 
-/* ctx is the item number + 1 for an item create (its update follows), NULL otherwise. */
+/* ctx points at the item number for an item create (its update follows), NULL otherwise. */
 static void done(void *ctx, const struct klaviyo_result *res)
 {
     if (res->outcome != KLAVIYO_OUT_OK) {
@@ -167,7 +167,7 @@ static void done(void *ctx, const struct klaviyo_result *res)
     B.ok++;
     if (!ctx)
         return;
-    long i = (long)(intptr_t)ctx - 1;
+    long i = *(const long *)ctx;
     char *body = NULL, target[128];
     snprintf(target, sizeof target, "/api/catalog-items/$custom:::$default:::BENCH-%ld", i);
     if (asprintf(&body,
@@ -186,14 +186,27 @@ static const char *arg(int argc, char **argv, const char *name, const char *dflt
     return dflt;
 }
 
+/* A number given on the command line; the usage line and exit 2 when it is not one. */
+static double num(int argc, char **argv, const char *name, const char *dflt)
+{
+    const char *v = arg(argc, argv, name, dflt);
+    char *end;
+    double x = strtod(v, &end);
+    if (end == v || *end) {
+        fprintf(stderr, "bench: %s needs a number, not \"%s\"\n", name, v);
+        exit(2);
+    }
+    return x;
+}
+
 int main(int argc, char **argv)
 {
     const char *sim_url = arg(argc, argv, "--sim", NULL);
-    int templates = atoi(arg(argc, argv, "--templates", "0"));
-    int lists = atoi(arg(argc, argv, "--lists", "0"));
-    int items = atoi(arg(argc, argv, "--items", "0"));
-    double foreign = atof(arg(argc, argv, "--foreign", "0"));
-    int latency_min = atoi(arg(argc, argv, "--latency-min", "0"));
+    int templates = (int)num(argc, argv, "--templates", "0");
+    int lists = (int)num(argc, argv, "--lists", "0");
+    int items = (int)num(argc, argv, "--items", "0");
+    double foreign = num(argc, argv, "--foreign", "0");
+    int latency_min = (int)num(argc, argv, "--latency-min", "0");
     bool bound_only = false;
     for (int i = 1; i < argc; i++)
         bound_only = bound_only || strcmp(argv[i], "--bound-only") == 0;
@@ -212,9 +225,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench: cannot read %s/__sim/clock\n", sim_url);
         return 1;
     }
-    const char *phase_arg = arg(argc, argv, "--phase-ms", NULL);
-    if (phase_arg) {
-        int64_t want = atoll(phase_arg) % 60000;
+    if (arg(argc, argv, "--phase-ms", NULL)) {
+        int64_t want = (int64_t)num(argc, argv, "--phase-ms", "0") % 60000;
         int64_t ahead = ((want - t0 % 60000) % 60000 + 60000) % 60000;
         struct timespec ts = {.tv_sec = (time_t)(ahead / scale / 1000),
                               .tv_nsec = (long)fmod(ahead / scale * 1e6, 1e9)};
@@ -280,6 +292,11 @@ int main(int argc, char **argv)
         return 1;
     }
     int total = templates + lists + 2 * items;
+    long *item_ids = calloc(items > 0 ? (size_t)items : 1, sizeof *item_ids);
+    if (!item_ids)
+        return 1;
+    for (int k = 0; k < items; k++)
+        item_ids[k] = k;
     for (int i = 0; i < total - items; i++) {
         char *body = NULL;
         int rc;
@@ -303,7 +320,7 @@ int main(int argc, char **argv)
         const char *target = i < templates           ? "/api/templates"
                              : i < templates + lists ? "/api/lists"
                                                      : "/api/catalog-items";
-        void *ctx = i >= templates + lists ? (void *)(intptr_t)(i - templates - lists + 1) : NULL;
+        void *ctx = i >= templates + lists ? &item_ids[i - templates - lists] : NULL;
         submit("POST", target, body, ctx);
     }
     if (klaviyo_run(B.c, -1) != CAD_OK)
@@ -314,6 +331,7 @@ int main(int argc, char **argv)
     if (B.first_error[0])
         fprintf(stderr, "bench: first failure: %s\n", B.first_error);
     klaviyo_client_free(B.c);
+    free(item_ids);
     secret_free(key);
     store_close(st);
     char cmd[320];

@@ -327,10 +327,10 @@ int klaviyo_client_new(klaviyo_client **out, store *st, const char *tenant_id, c
     size_t mif = (size_t)c->cfg.max_in_flight;
     c->op_pass = calloc(kspec_ops_count, sizeof *c->op_pass);
     c->op_wait = calloc(kspec_ops_count, sizeof *c->op_wait);
-    c->batch = calloc(mif, sizeof *c->batch);
+    c->batch = calloc(mif, sizeof(struct call *));
     c->batch_audit = calloc(mif, sizeof *c->batch_audit);
     c->outs = calloc(mif, sizeof *c->outs);
-    c->done = calloc(mif, sizeof *c->done);
+    c->done = calloc(mif, sizeof(struct call *));
     if (!c->op_pass || !c->op_wait || !c->batch || !c->batch_audit || !c->outs || !c->done) {
         rc = cad_fail(CAD_ENOMEM, "out of memory");
         goto fail;

@@ -67,6 +67,7 @@ struct server_view {
     int foreign;      /* others' use of this window: the largest lower bound its answers gave */
     int foreign_last; /* ... and of the window before, still assumed (others go on) */
     int own;          /* own grants that may be counted in this window (an upper bound) */
+    bool straddled;   /* own requests from the window before may be counted in this one */
 };
 
 struct bucket {
@@ -363,11 +364,13 @@ static int view_burst(const struct bucket *b)
     int foreign = v->foreign > v->foreign_last ? v->foreign : v->foreign_last;
     if (!v->on || foreign <= 0 || v->server_limit <= 0)
         return burst;
-    /* Their share of the burst, rounded down (a small share of a small burst leaves it whole),
-     * and never all of it: one request a window still learns how things stand. */
-    int64_t theirs = (int64_t)burst * foreign / v->server_limit;
+    /* Their share of the burst, rounded up (the estimate of their use is a lower bound), but
+     * never all of it: one request a window still learns how things stand. */
+    int64_t theirs = ((int64_t)burst * foreign + v->server_limit - 1) / v->server_limit;
     return theirs >= burst ? 1 : burst - (int)theirs;
 }
+
+static void view_roll(struct server_view *v);
 
 /* Brings the view to `now`: from edge_lo on, what is outstanding may be counted in the next
  * window; from edge_hi on, the next window is the current one. A view without news for
@@ -388,22 +391,31 @@ static void view_advance(struct bucket *b, int64_t now)
         }
         if (now < v->edge_hi)
             break;
-        v->edge_lo += STEADY_MS;
-        v->edge_hi += STEADY_MS;
-        /* Until the new window's first answer: assume others go on using what they used. */
-        int64_t theirs =
-            v->server_limit > 0
-                ? ((int64_t)v->limit * v->foreign + v->server_limit - 1) / v->server_limit
-                : 0;
-        int guess = v->limit - v->next_pre - (int)theirs;
-        v->foreign_last = v->foreign;
-        v->foreign = 0;
-        v->guess_left = guess > 0 ? guess : 0;
-        v->observed = false;
-        v->own = v->next_pre;
-        v->next_pre = 0;
-        v->snapped = false;
+        view_roll(v);
     }
+}
+
+/* The next window becomes the current one. */
+static void view_roll(struct server_view *v)
+{
+    v->edge_lo += STEADY_MS;
+    v->edge_hi += STEADY_MS;
+    /* Until the new window's first answer: assume others go on using what they used. */
+    int64_t theirs = v->server_limit > 0
+                         ? ((int64_t)v->limit * v->foreign + v->server_limit - 1) / v->server_limit
+                         : 0;
+    int guess = v->limit - v->next_pre - (int)theirs;
+    /* Own requests that straddled the edge make this window's estimate of others' use low:
+     * then the one before still stands. */
+    if (!v->straddled || v->foreign > v->foreign_last)
+        v->foreign_last = v->foreign;
+    v->straddled = v->next_pre > 0;
+    v->foreign = 0;
+    v->guess_left = guess > 0 ? guess : 0;
+    v->observed = false;
+    v->own = v->next_pre;
+    v->next_pre = 0;
+    v->snapped = false;
 }
 
 /* Own grants that can have been counted in a window that ends after `now`, for a view that starts
@@ -429,6 +441,12 @@ static void view_observe(struct bucket *b, int limit, int remaining, int reset_s
     int left = (remaining < lim ? remaining : lim) - others;
     if (v->on && hi <= v->edge_lo - STEADY_MS / 2)
         return; /* a late answer about the window before */
+    /* An answer counted in the next window: that window has begun (before edge_hi). */
+    if (v->on && lo >= v->edge_hi + STEADY_MS / 2 && lo < v->edge_hi + 3 * STEADY_MS / 2) {
+        if (!v->snapped)
+            v->next_pre += b->outstanding;
+        view_roll(v);
+    }
     bool fresh = !v->on || lo >= v->edge_hi + STEADY_MS / 2;
     int own = fresh ? recent_grants(&b->w[W_STEADY], now) : v->own;
     int foreign = limit - remaining - own;

@@ -597,6 +597,116 @@ static void test_call_begin_errors(void **state)
     expect_ok(st, 0);
 }
 
+/* Group commit: several intents in one transaction, then their outcomes in one. */
+static void test_call_batches(void **state)
+{
+    store *st = st_of(state);
+    static const char body[] = "{\"data\":{\"type\":\"template\"}}";
+    append_plain(st, "t1", "system", "key.set", NULL);
+    struct audit_call calls[3] = {
+        {.tenant_id = "t1",
+         .actor = "client",
+         .action = "klaviyo.call",
+         .method = "POST",
+         .endpoint = "/api/templates",
+         .payload = body,
+         .n = strlen(body)},
+        {.tenant_id = "t1",
+         .actor = "client",
+         .action = "klaviyo.call",
+         .method = "GET",
+         .endpoint = "/api/lists?page%5Bsize%5D=10"},
+        {.tenant_id = "t1",
+         .actor = "ops@example.com",
+         .action = "klaviyo.call",
+         .method = "PATCH",
+         .endpoint = "/api/lists/L1",
+         .payload = body,
+         .n = strlen(body)},
+    };
+    assert_int_equal(audit_call_begin_many(st, calls, 3), CAD_OK);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(calls[i].seq, 2 + i);
+    expect_ok(st, 4);
+    struct audit_filter awaiting = {.status = -1};
+    struct listing l;
+    list_into(st, &awaiting, &l);
+    assert_int_equal(l.n, 3);
+    assert_string_equal(l.rows[1].endpoint, "/api/lists");
+
+    /* Outcomes in another order than the intents, one of them a network failure. */
+    struct audit_outcome outs[3] = {
+        {.intent_seq = calls[2].seq, .status = 200, .duration_ms = 80, .request_id = "r3"},
+        {.intent_seq = calls[0].seq, .status = 201, .duration_ms = 95, .request_id = "r1"},
+        {.intent_seq = calls[1].seq, .status = 0, .duration_ms = -1, .detail = "timed out"},
+    };
+    assert_int_equal(audit_call_end_many(st, outs, 3), CAD_OK);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(outs[i].rc, CAD_OK);
+    expect_ok(st, 7);
+    list_into(st, &awaiting, &l);
+    assert_int_equal(l.n, 0);
+    list_into(st, NULL, &l);
+    assert_int_equal(l.n, 4);
+    assert_int_equal(l.rows[1].status, 201);
+    assert_string_equal(l.rows[1].request_id, "r1");
+    assert_string_equal(l.rows[2].detail, "timed out");
+    assert_int_equal(l.rows[3].status, 200);
+    assert_int_equal(audit_call_begin_many(st, calls, 0), CAD_OK);
+    assert_int_equal(audit_call_end_many(st, outs, 0), CAD_OK);
+}
+
+/* A batch with one bad intent records none of them: the caller sends nothing. */
+static void test_failed_batch_records_nothing(void **state)
+{
+    store *st = st_of(state);
+    append_plain(st, "t1", "system", "key.set", NULL);
+    struct audit_call calls[3] = {
+        {.tenant_id = "t1",
+         .actor = "client",
+         .action = "klaviyo.call",
+         .method = "GET",
+         .endpoint = "/api/lists"},
+        {.tenant_id = "t1",
+         .actor = "client",
+         .action = "klaviyo.call",
+         .method = "GET",
+         .endpoint = "/api/segments"},
+        {.tenant_id = "t1",
+         .actor = "client",
+         .action = "klaviyo.call",
+         .method = NULL,
+         .endpoint = "/api/forms"},
+    };
+    assert_int_equal(audit_call_begin_many(st, calls, 3), CAD_EINVAL);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(calls[i].seq, 0);
+    assert_int_equal(query_int(st, "SELECT COUNT(*) FROM audit_log WHERE seq > $1", 0), 1);
+    expect_ok(st, 1);
+    /* The store is usable afterwards, and the chain goes on from the record before. */
+    calls[2].method = "GET";
+    assert_int_equal(audit_call_begin_many(st, calls, 3), CAD_OK);
+    assert_int_equal(calls[0].seq, 2);
+    expect_ok(st, 4);
+
+    /* One bad outcome costs only itself. */
+    assert_int_equal(audit_call_end(st, calls[1].seq, 200, 5, NULL, NULL), CAD_OK);
+    struct audit_outcome outs[3] = {
+        {.intent_seq = calls[0].seq, .status = 200, .duration_ms = 5},
+        {.intent_seq = calls[1].seq, .status = 200, .duration_ms = 5},
+        {.intent_seq = calls[2].seq, .status = 404, .duration_ms = 7},
+    };
+    assert_int_equal(audit_call_end_many(st, outs, 3), CAD_EEXIST);
+    assert_int_equal(outs[0].rc, CAD_OK);
+    assert_int_equal(outs[1].rc, CAD_EEXIST);
+    assert_int_equal(outs[2].rc, CAD_OK);
+    struct audit_filter awaiting = {.status = -1};
+    struct listing l;
+    list_into(st, &awaiting, &l);
+    assert_int_equal(l.n, 0);
+    expect_ok(st, 7);
+}
+
 static void test_endpoint_query_string_stripped(void **state)
 {
     store *st = st_of(state);
@@ -980,6 +1090,8 @@ int main(void)
         T(test_begin_end_listed_as_one),
         T(test_call_end_errors),
         T(test_call_begin_errors),
+        T(test_call_batches),
+        T(test_failed_batch_records_nothing),
         T(test_endpoint_query_string_stripped),
         T(test_append_validation),
         T(test_detail_cut_and_redacted),

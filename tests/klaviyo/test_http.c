@@ -1011,6 +1011,51 @@ static void test_async_many(void **state)
     assert_int_equal(t.n, 20);
 }
 
+static void count_refused(void *ctx, const struct klaviyo_result *r)
+{
+    int *n = ctx;
+    if (r->outcome == KLAVIYO_OUT_REFUSED &&
+        strstr(r->message, "audit record could not be written"))
+        (*n)++;
+}
+
+/* The intents of one dispatch pass are committed together before any of them is sent: when that
+ * commit fails, none of the batch leaves. */
+static void test_failed_intent_batch_sends_nothing(void **state)
+{
+    struct fx *f = *state;
+    klaviyo_client *c = client_for(f, h_ok);
+    assert_int_equal(store_exec(f->st,
+                                "CREATE TRIGGER no_audit BEFORE INSERT ON audit_log "
+                                "BEGIN SELECT RAISE(ABORT, 'the disk is full'); END",
+                                NULL, 0),
+                     CAD_OK);
+    int refused = 0, ok = 0;
+    for (int i = 0; i < 4; i++) {
+        struct klaviyo_request rq = {.method = "GET", .target = "/api/lists"};
+        assert_int_equal(klaviyo_submit(c, &rq, count_refused, &refused), CAD_OK);
+    }
+    assert_int_equal(klaviyo_run(c, -1), CAD_OK);
+    assert_int_equal(refused, 4);
+    assert_int_equal(srv_count(&f->srv), 0);
+    assert_int_equal(store_exec(f->st, "DROP TRIGGER no_audit", NULL, 0), CAD_OK);
+    for (int i = 0; i < 6; i++) {
+        struct klaviyo_request rq = {.method = "GET", .target = "/api/lists"};
+        assert_int_equal(klaviyo_submit(c, &rq, count_done, &ok), CAD_OK);
+    }
+    assert_int_equal(klaviyo_run(c, -1), CAD_OK);
+    assert_int_equal(ok, 6);
+    assert_int_equal(srv_count(&f->srv), 6);
+    klaviyo_client_free(c);
+    struct trail t;
+    trail_get(f, &t);
+    assert_int_equal(t.n, 6);
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(t.status[i], 200);
+    struct audit_verify_result v;
+    assert_int_equal(audit_verify(f->st, &v), CAD_OK);
+}
+
 /* ---- concurrency: one re-check for many 401s; pacing by the rate limiter ---- */
 
 struct outcome_count {
@@ -1287,6 +1332,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unreachable_and_timeouts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_401s_one_recheck, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_intent_batch_sends_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rate_limiter_paces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_rate_limiter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_callback_rules, setup, teardown),

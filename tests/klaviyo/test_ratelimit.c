@@ -23,7 +23,7 @@
 #include "klaviyo/ratelimit.h"
 #include "kspec/kspec.h"
 
-#define SEC  1000
+#define SEC  ((int64_t)1000)
 #define MIN  (60 * SEC)
 #define HOUR (60 * MIN)
 #define DAY  (24 * HOUR)
@@ -768,6 +768,121 @@ static void test_property_never_exceeds_fixed_windows(void **state)
         run_workload(seed * 0x2545F4914F6CDD1DULL);
 }
 
+/* ---- the property test, header-driven ---- */
+
+/* A server with Klaviyo's fixed windows at a random phase, another integration that has used a
+ * share of every window, and requests that reach it after a random latency (whose spread stays
+ * within the limiter's margin). The client asks the limiter, sends, and feeds every answer's
+ * RateLimit-* headers back with ratelimit_observe_window; a share of answers after the first
+ * carry none. The server must never count more in a window than it allows: no 429, ever. */
+struct flight {
+    int64_t sent, arrive, respond;
+    bool counted;
+    int remaining, reset;
+};
+
+static void run_server_workload(uint64_t seed)
+{
+    static const char *const candidates[] = {"create_template", "get_accounts", "create_list",
+                                             "create_catalog_item", "create_campaign"};
+    uint64_t rng = seed;
+    const struct kspec_op *op = op_named(candidates[rng_below(&rng, CAD_ARRAY_LEN(candidates))]);
+    static const double shares[] = {0, 0.2, 0.5, 0.9};
+    double share = shares[rng_below(&rng, 4)];
+    int steady = op->steady_per_min - (int)(op->steady_per_min * share);
+    int burst = op->burst_per_s - (int)(op->burst_per_s * share);
+    int64_t phase = rng_below(&rng, MIN);
+    int64_t lat_min = rng_below(&rng, 400), jitter = rng_below(&rng, RATELIMIT_DEFAULT_MARGIN_MS);
+    ratelimit *rl = new_limiter(RATELIMIT_DEFAULT_MARGIN_MS);
+    ratelimit_probe_first(rl, true);
+
+    int total = 2 * op->steady_per_min + (int)rng_below(&rng, op->steady_per_min);
+    if (op->daily > 0 && total > op->daily - (int)(op->daily * share))
+        total = op->daily - (int)(op->daily * share);
+    struct flight *fl = calloc((size_t)total, sizeof *fl);
+    assert_non_null(fl);
+    int sent = 0, done = 0, first = 0; /* fl[first..sent) may still be open */
+    int64_t now = DAY + rng_below(&rng, DAY), client_next = now;
+    int64_t steady_win = -1, burst_win = -1;
+    int steady_used = 0, burst_used = 0;
+    while (done < total) {
+        /* The next event: an arrival, an answer, or the client asking again. */
+        int64_t t = client_next;
+        for (int i = first; i < sent; i++) {
+            int64_t e = fl[i].counted ? fl[i].respond : fl[i].arrive;
+            if (fl[i].respond >= 0 && e < t)
+                t = e;
+        }
+        now = t;
+        for (int i = first; i < sent; i++) {
+            struct flight *f = &fl[i];
+            if (f->respond < 0 || f->counted || f->arrive != now)
+                continue;
+            int64_t sw = (f->arrive - phase) / MIN, bw = (f->arrive - phase) / SEC;
+            if (sw != steady_win) {
+                steady_win = sw;
+                steady_used = 0;
+            }
+            if (bw != burst_win) {
+                burst_win = bw;
+                burst_used = 0;
+            }
+            if (steady_used >= steady || burst_used >= burst)
+                fail_msg("seed %llu %s share %.1f: request %d throttled (%d/%d in the steady "
+                         "window, %d/%d in the burst window)",
+                         (unsigned long long)seed, op->operation_id, share, i, steady_used, steady,
+                         burst_used, burst);
+            steady_used++;
+            burst_used++;
+            f->counted = true;
+            f->remaining = steady - steady_used;
+            int64_t edge = phase + (sw + 1) * MIN;
+            f->reset = (int)((edge - f->arrive + SEC - 1) / SEC);
+        }
+        for (int i = first; i < sent; i++) {
+            struct flight *f = &fl[i];
+            if (f->respond != now || !f->counted)
+                continue;
+            /* Some answers carry no headers (a 5xx, say), but not the first: before any, the
+             * limiter cannot know what others used and follows the published limits. */
+            if (i == 0 || rng_below(&rng, 20) != 0)
+                assert_int_equal(ratelimit_observe_window(rl, "acct", op, op->steady_per_min,
+                                                          f->remaining, f->reset, f->sent, now),
+                                 CAD_OK);
+            assert_int_equal(ratelimit_release(rl, "acct", op, now), CAD_OK);
+            f->respond = -1;
+            done++;
+            client_next = now < client_next ? now : client_next;
+        }
+        while (first < sent && fl[first].respond < 0)
+            first++;
+        if (now < client_next)
+            continue;
+        client_next = INT64_MAX;
+        while (sent < total) {
+            int64_t wait = 0;
+            int rc = ratelimit_acquire(rl, "acct", op, now, &wait);
+            if (rc == RATELIMIT_WAIT) {
+                client_next = now + wait;
+                break;
+            }
+            assert_int_equal(rc, CAD_OK);
+            int64_t lat = lat_min + rng_below(&rng, jitter + 1);
+            fl[sent++] = (struct flight){
+                .sent = now, .arrive = now + lat, .respond = now + lat + rng_below(&rng, 5)};
+        }
+    }
+    free(fl);
+    ratelimit_free(rl);
+}
+
+static void test_property_header_mode_never_throttled(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 1; seed <= 40; seed++)
+        run_server_workload(seed * 0x9E3779B97F4A7C15ULL);
+}
+
 /* ---- threads ---- */
 
 struct hammer {
@@ -826,6 +941,7 @@ int main(void)
         cmocka_unit_test(test_observe_avoids_429s_on_a_shared_account),
         cmocka_unit_test(test_saturating_throughput),
         cmocka_unit_test(test_property_never_exceeds_fixed_windows),
+        cmocka_unit_test(test_property_header_mode_never_throttled),
         cmocka_unit_test(test_threads_share_one_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
