@@ -901,12 +901,15 @@ static int sink_try_start(struct fixture *fx, int port, const char *user, const 
             dup2(logfd, 1);
             dup2(logfd, 2);
         }
+        /* argv[0] is the full path: Python finds its prefix (and so Debian's dist-packages, where
+         * aiosmtpd is) from argv[0], searching PATH when it has no slash; a PATH that starts with
+         * another Python (pyenv) would hand it that one's library. */
         if (user)
-            execl("/usr/bin/python3", "python3", MAIL_SINK_PY, fx->sink_dir, "--port", port_arg,
-                  "--user", user, "--password-file", pwfile, (char *)NULL);
+            execl("/usr/bin/python3", "/usr/bin/python3", MAIL_SINK_PY, fx->sink_dir, "--port",
+                  port_arg, "--user", user, "--password-file", pwfile, (char *)NULL);
         else
-            execl("/usr/bin/python3", "python3", MAIL_SINK_PY, fx->sink_dir, "--port", port_arg,
-                  (char *)NULL);
+            execl("/usr/bin/python3", "/usr/bin/python3", MAIL_SINK_PY, fx->sink_dir, "--port",
+                  port_arg, (char *)NULL);
         _exit(127);
     }
     fx->sink = pid;
@@ -933,10 +936,17 @@ static int sink_try_start(struct fixture *fx, int port, const char *user, const 
 static int sink_start(struct fixture *fx, int port, const char *user, const char *pwfile)
 {
     int got = sink_try_start(fx, port, user, pwfile);
-    if (got < 0)
+    if (got < 0) {
+        char logpath[800], *log = NULL;
+        size_t len;
+        snprintf(logpath, sizeof logpath, "%s/sink.log", fx->sink_dir);
+        if (fs_read_all(logpath, 1 << 16, &log, &len) == CAD_OK)
+            fprintf(stderr, "--- sink.log ---\n%s--- end of sink.log ---\n", log);
+        free(log);
         fail_msg("the SMTP sink exited before listening (see %s/sink.log): is python3-aiosmtpd "
                  "installed (scripts/install-deps.sh)?",
                  fx->sink_dir);
+    }
     return got;
 }
 
