@@ -868,8 +868,9 @@ static void run_server_workload(uint64_t seed)
             }
             assert_int_equal(rc, CAD_OK);
             int64_t lat = lat_min + rng_below(&rng, jitter + 1);
-            fl[sent++] = (struct flight){
-                .sent = now, .arrive = now + lat, .respond = now + lat + rng_below(&rng, 5)};
+            int64_t respond = now + lat + rng_below(&rng, 5);
+            fl[sent] = (struct flight){.sent = now, .arrive = now + lat, .respond = respond};
+            sent++;
         }
     }
     free(fl);
