@@ -10,6 +10,7 @@
 set -u
 BUILD=${1:?usage: bench/plan.sh BUILD_DIR}
 root=$(cd "$(dirname "$0")/.." && pwd)
+source "$root/tests/listen.sh"
 SIM=$BUILD/cadence-klaviyo-sim
 CADENCE=$BUILD/cadence
 for f in "$SIM" "$CADENCE"; do [ -x "$f" ] || { echo "missing $f (build first)" >&2; exit 1; }; done
@@ -31,12 +32,8 @@ trap cleanup EXIT
 "$SIM" --listen 127.0.0.1:0 --time-scale "$SCALE" --latency-ms "$LAT_MIN-$LAT_MAX" \
     --account "Bench Outfitters" --key "$KEY" >"$tmp/sim.out" 2>"$tmp/sim.err" &
 sim_pid=$!
-for _ in $(seq 50); do
-    grep -q '^listening on ' "$tmp/sim.out" && break
-    sleep 0.1
-done
-URL=$(sed -n 's/^listening on \(http:\/\/127\.0\.0\.1:[0-9]*\)$/\1/p' "$tmp/sim.out")
-[ -n "$URL" ] || { echo "the emulator did not start" >&2; exit 1; }
+URL=$(wait_listening "$tmp/sim.out" "$sim_pid") ||
+    { echo "the emulator did not start" >&2; cat "$tmp/sim.err" >&2; exit 1; }
 export CADENCE_DATA=$tmp/data CADENCE_KLAVIYO_URL=$URL CADENCE_KLAVIYO_RATE_SCALE=$SCALE
 c() { "$CADENCE" "$@" 2>>"$tmp/cadence.err"; }
 c init >/dev/null
