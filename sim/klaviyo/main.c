@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "loopback.h"
 #include "sim.h"
 
 struct sim_state sim = {.lock = PTHREAD_MUTEX_INITIALIZER, .time_scale = 1.0};
@@ -179,27 +180,6 @@ static int die_usage(const char *msg, const char *arg)
     return 2;
 }
 
-static int listen_socket(int port, int *bound_port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in sa = {0};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t sl = sizeof sa;
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 128) != 0 ||
-        getsockname(fd, (struct sockaddr *)&sa, &sl) != 0) {
-        close(fd);
-        return -1;
-    }
-    *bound_port = ntohs(sa.sin_port);
-    return fd;
-}
-
 /* A number in [0, INT_MAX] at s (leading blanks and a sign allowed, as strtol takes them);
  * *end is left just after it. */
 static bool parse_nonneg_int(const char *s, char **end, int *out)
@@ -309,7 +289,7 @@ int main(int argc, char **argv)
         return 1;
 
     int bound = 0;
-    int fd = listen_socket(port, &bound);
+    int fd = sim_listen_loopback(port, &bound);
     if (fd < 0) {
         fprintf(stderr, "cadence-klaviyo-sim: cannot listen on 127.0.0.1:%d: %s\n", port,
                 strerror(errno));
@@ -320,11 +300,7 @@ int main(int argc, char **argv)
     snprintf(sim.base_url, sizeof sim.base_url, "%s", public_url ? public_url : listen_url);
 
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    sim_block_stop_signals(&set);
 
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL, NULL,

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "loopback.h"
 
 #define MAX_BODY      (1u << 20)
 #define BUCKET_MAX    2000.0
@@ -347,24 +348,15 @@ int main(int argc, char **argv)
     sim.available = BUCKET_MAX;
     sim.refilled_ms = time_mono_ms();
 
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t sl = sizeof sa;
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 64) != 0 ||
-        getsockname(fd, (struct sockaddr *)&sa, &sl) != 0) {
+    int bound = 0;
+    int fd = sim_listen_loopback((int)port, &bound);
+    if (fd < 0) {
         fprintf(stderr, "cadence-shopify-sim: cannot listen on 127.0.0.1:%ld: %s\n", port,
                 strerror(errno));
         return 1;
     }
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    sim_block_stop_signals(&set);
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL, NULL, on_request,
         NULL, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
@@ -373,7 +365,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "cadence-shopify-sim: cannot start the HTTP server\n");
         return 1;
     }
-    printf("listening on http://127.0.0.1:%d\n", ntohs(sa.sin_port));
+    printf("listening on http://127.0.0.1:%d\n", bound);
     fflush(stdout);
     int sig = 0;
     sigwait(&set, &sig);
