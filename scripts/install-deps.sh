@@ -11,7 +11,7 @@ packages=(
   libssl-dev libcurl4-openssl-dev libsqlite3-dev sqlite3 libmicrohttpd-dev libjansson-dev
   libargon2-dev libcmocka-dev
   python3 python3-aiosmtpd nodejs npm chromium
-  curl jq time wrk nginx-light
+  bc curl jq time wrk nginx-light
 )
 
 missing=()
