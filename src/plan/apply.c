@@ -90,6 +90,10 @@ struct astep {
     size_t sub;
     struct batch *batch;
     char *tg_id; /* tag: the id of its tag group */
+    bool parked; /* tag: created, waiting for targets (see do_extras) */
+    /* an intent left by an earlier applier: its request may still be on its way to Klaviyo, so
+     * the lookup that decides whether to write again waits for engine.settle_until */
+    bool settle;
 };
 
 struct batch {
@@ -126,6 +130,7 @@ struct engine {
     struct batch **batches;
     int nbatches, cap_batches, active_batches;
     int64_t calls, start_ms, audit_seq0, poll_ms;
+    int64_t settle_until; /* monotonic ms; see astep.settle */
     char revoke_msg[800];
 };
 
@@ -622,6 +627,27 @@ static void adopt(struct engine *e, struct astep *s, const struct remote_obj *o)
     (void)e;
 }
 
+/* Whether every target of kind k of tag step s exists in Klaviyo: created or updated by this
+ * plan (its id recorded; a campaign need not have its templates assigned yet) or unchanged. */
+static bool tag_targets_exist(struct engine *e, const struct astep *s, enum asset_kind k)
+{
+    for (size_t i = 0; i < s->asset->n_refs; i++) {
+        if (s->asset->refs[i].kind != k)
+            continue;
+        const struct astep *t = find_step(e, k, s->asset->refs[i].name);
+        if (t && t->state != RS_DONE && !(t->rid && t->phase >= 2 && t->state != RS_FAILED))
+            return false;
+    }
+    return true;
+}
+
+/* A tag whose own create needs nothing may be created before its targets exist. */
+static bool tag_early(const struct astep *s)
+{
+    return s->kind == ASSET_TAG && s->action == PLAN_CREATE && s->state == RS_PENDING && s->asset &&
+           !json_string_value(json_object_get(s->asset->attrs, "tag_group"));
+}
+
 static void do_extras(struct engine *e, struct astep *s)
 {
     const struct kind_info *ki = kind_info(s->kind);
@@ -693,8 +719,16 @@ static void do_extras(struct engine *e, struct astep *s)
         return;
     }
     if (s->kind == ASSET_TAG && s->asset) {
-        /* one relationship POST per target kind, in kind order */
+        /* One relationship POST per target kind, in kind order, each as soon as every target of
+         * that kind exists; until then the step is parked (inactive, its tag recorded) and
+         * schedule_pass() brings it back. */
         for (int k = (int)s->sub; k < ASSET_KIND_COUNT; k++) {
+            if (!tag_targets_exist(e, s, (enum asset_kind)k)) {
+                s->active = false;
+                s->pc = PC_IDLE;
+                s->parked = true;
+                return;
+            }
             json_t *data = json_array();
             for (size_t i = 0; i < s->asset->n_refs; i++) {
                 if ((int)s->asset->refs[i].kind != k)
@@ -1426,19 +1460,32 @@ static void schedule_pass(struct engine *e)
         if (!is_final(s->state) && s->action != PLAN_DELETE)
             non_delete_left = true;
     }
+    int64_t now = time_mono_ms();
     for (int i = 0; i < e->n && !halted(e); i++) {
         struct astep *s = &e->steps[i];
         if (is_final(s->state) || s->active || s->batch)
             continue;
+        if (s->settle) {
+            if (now < e->settle_until)
+                continue;
+            s->settle = false;
+        }
         if (s->action == PLAN_DELETE && non_delete_left)
             continue; /* deletes go last, after everything that might still refer to them */
         char why[512];
         int r = deps_ready(e, s, why, sizeof why);
         if (r < 0) {
+            s->parked = false;
             step_end(e, s, RS_SKIPPED, why);
             continue;
         }
-        if (r == 0)
+        if (s->parked) { /* a created tag: post the relationships whose targets now exist */
+            s->parked = false;
+            s->active = true;
+            do_extras(e, s);
+            continue;
+        }
+        if (r == 0 && !tag_early(s))
             continue;
         if (s->kind == ASSET_CATALOG_ITEM && s->action != PLAN_UNCHANGED) {
             int slot = s->action == PLAN_CREATE ? 0 : s->action == PLAN_DELETE ? 2 : 1;
@@ -1464,7 +1511,7 @@ static void schedule_pass(struct engine *e)
     for (int k = 0; k < 3; k++)
         if (open[k])
             batch_start(e, open[k]);
-    int64_t now = time_mono_ms();
+    now = time_mono_ms();
     for (int i = 0; i < e->nbatches && !halted(e); i++) {
         struct batch *bt = e->batches[i];
         if (bt->finished || bt->waiting || bt->pc != 2 || bt->next_poll_ms > now)
@@ -1677,6 +1724,23 @@ static int apply_leased(store *st, vault *v, const char *plan_id,
         }
     }
     qsort(e.index, (size_t)e.n, sizeof(struct astep *), cmp_index);
+
+    /* Intents an earlier applier left without an outcome (it crashed, or lost the plan): a request
+     * it sent may still reach Klaviyo, up to one request timeout after it stopped, which was at
+     * the latest now. A lookup before then could miss an object that is about to be created and
+     * create it twice, so those steps (only they; the rest go ahead) wait out the timeout. */
+    int settling = 0;
+    for (int i = 0; i < e.n; i++) {
+        e.steps[i].settle = e.steps[i].state == RS_INTENT;
+        settling += e.steps[i].settle;
+    }
+    if (settling) {
+        e.settle_until = time_mono_ms() + cfg->timeout_ms;
+        cad_log(LOG_INFO, "plan.apply",
+                "plan=%s steps_in_doubt=%d wait_ms=%ld (a request of the earlier run may still "
+                "be in flight)",
+                plan_id, settling, cfg->timeout_ms);
+    }
 
     e.start_ms = time_mono_ms();
     int64_t last_tick = 0;

@@ -3,8 +3,15 @@
  * power cut), foreign keys on, a busy timeout so several processes (CLI beside the server) queue
  * rather than fail. Placeholders are PostgreSQL's $1..$N; SQLite accepts "$1" as a parameter name,
  * and we bind by the number in the name so order of appearance never matters.
+ *
+ * Prepared statements are cached per connection by their SQL text (the plan engine runs the same
+ * few statements tens of thousands of times; preparing each anew was most of its CPU time). A
+ * statement still in use when the same SQL is run again (a row callback that queries again) gets
+ * a fresh, uncached one.
  */
 #include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +20,30 @@
 #include "store/store_backend.h"
 
 extern const struct cad_embedded store_migrations_sqlite[];
+
+#define STMT_CACHE 64
+
+struct cached_stmt {
+    char *sql;
+    sqlite3_stmt *stmt;
+    uint64_t hash;
+    uint64_t used; /* the connection's use counter when last taken: least recent goes first */
+    bool busy;
+};
+
+struct sq_conn {
+    sqlite3 *db;
+    uint64_t uses;
+    struct cached_stmt cache[STMT_CACHE];
+};
+
+static uint64_t sql_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603u; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h;
+}
 
 static int sq_fail(sqlite3 *db, const char *what)
 {
@@ -41,13 +72,73 @@ static int sq_open(void **handle, const char *path)
         sqlite3_close(db);
         return r;
     }
-    *handle = db;
+    struct sq_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        sqlite3_close(db);
+        return cad_fail(CAD_ENOMEM, "out of memory");
+    }
+    c->db = db;
+    *handle = c;
     return CAD_OK;
 }
 
 static void sq_close(void *h)
 {
-    sqlite3_close_v2(h);
+    struct sq_conn *c = h;
+    if (!c)
+        return;
+    for (size_t i = 0; i < STMT_CACHE; i++) {
+        sqlite3_finalize(c->cache[i].stmt);
+        free(c->cache[i].sql);
+    }
+    sqlite3_close_v2(c->db);
+    free(c);
+}
+
+/* The cached statement for `sql` (prepared on first use), or NULL with *fresh set to a statement
+ * the caller finalizes when the cached one is busy. */
+static struct cached_stmt *stmt_take(struct sq_conn *c, const char *sql, sqlite3_stmt **fresh)
+{
+    *fresh = NULL;
+    uint64_t h = sql_hash(sql);
+    struct cached_stmt *victim = NULL;
+    bool in_use = false;
+    for (size_t i = 0; i < STMT_CACHE; i++) {
+        struct cached_stmt *e = &c->cache[i];
+        if (e->sql && e->hash == h && strcmp(e->sql, sql) == 0) {
+            if (!e->busy) {
+                e->busy = true;
+                e->used = ++c->uses;
+                return e;
+            }
+            in_use = true;
+        }
+        if (!e->busy && (!victim || !e->sql || (victim->sql && e->used < victim->used)))
+            victim = e;
+    }
+    sqlite3_stmt *stmt = NULL;
+    unsigned flags = in_use || !victim ? 0 : SQLITE_PREPARE_PERSISTENT;
+    if (sqlite3_prepare_v3(c->db, sql, -1, flags, &stmt, NULL) != SQLITE_OK) {
+        sqlite3_finalize(stmt);
+        return NULL;
+    }
+    char *copy = in_use || !victim ? NULL : strdup(sql);
+    if (!copy) { /* the cached one is in use, every entry is, or no memory: one of its own */
+        *fresh = stmt;
+        return NULL;
+    }
+    sqlite3_finalize(victim->stmt);
+    free(victim->sql);
+    *victim =
+        (struct cached_stmt){.sql = copy, .stmt = stmt, .hash = h, .used = ++c->uses, .busy = true};
+    return victim;
+}
+
+static void stmt_give_back(struct cached_stmt *e)
+{
+    sqlite3_reset(e->stmt);
+    sqlite3_clear_bindings(e->stmt); /* TEXT values are bound SQLITE_STATIC: drop the pointers */
+    e->busy = false;
 }
 
 static int bind_all(sqlite3 *db, sqlite3_stmt *stmt, const struct store_val *params, size_t n)
@@ -81,9 +172,13 @@ static int bind_all(sqlite3 *db, sqlite3_stmt *stmt, const struct store_val *par
 static int sq_query(void *h, const char *sql, const struct store_val *params, size_t n,
                     store_row_fn fn, void *ctx)
 {
-    sqlite3 *db = h;
+    struct sq_conn *c = h;
+    sqlite3 *db = c->db;
     sqlite3_stmt *stmt = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK)
+    struct cached_stmt *cached = stmt_take(c, sql, &stmt);
+    if (cached)
+        stmt = cached->stmt;
+    else if (!stmt)
         return sq_fail(db, "cannot prepare a statement");
     int rc = bind_all(db, stmt, params, n);
     struct store_row row = {&store_backend_sqlite, stmt};
@@ -98,7 +193,10 @@ static int sq_query(void *h, const char *sql, const struct store_val *params, si
         if (fn && (rc = fn(ctx, &row)) != 0)
             break;
     }
-    sqlite3_finalize(stmt);
+    if (cached)
+        stmt_give_back(cached);
+    else
+        sqlite3_finalize(stmt);
     return rc;
 }
 
@@ -109,13 +207,13 @@ static int sq_exec(void *h, const char *sql, const struct store_val *params, siz
 
 static int64_t sq_changes(void *h)
 {
-    return sqlite3_changes64(h);
+    return sqlite3_changes64(((struct sq_conn *)h)->db);
 }
 
 static int sq_script(void *h, const char *script)
 {
     char *msg = NULL;
-    if (sqlite3_exec(h, script, NULL, NULL, &msg) != SQLITE_OK) {
+    if (sqlite3_exec(((struct sq_conn *)h)->db, script, NULL, NULL, &msg) != SQLITE_OK) {
         int rc = cad_fail(CAD_EIO, "%s", msg ? msg : "script failed");
         sqlite3_free(msg);
         return rc;

@@ -7,6 +7,9 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/plan_lib.sh"
 
 start_sim --latency-ms 25
+# A resumed apply waits one request timeout before it looks up a step the killed run left in doubt
+# (its last request may still be in flight); the emulator answers in 25 ms, so 2 s is ample.
+export CADENCE_KLAVIYO_TIMEOUT_MS=2000
 setup_tenant
 KILLS=0
 round=0

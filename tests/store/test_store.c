@@ -104,6 +104,73 @@ static void test_placeholders_by_number(void **state)
         CAD_EINVAL);
 }
 
+/* The same SQL run again from inside its own row callback (the cached statement is busy) and more
+ * distinct statements than the cache holds: every answer still right. */
+struct nested {
+    store *st;
+    int64_t sum, rows;
+};
+
+static int nested_row(void *ctx, const store_row *row)
+{
+    struct nested *n = ctx;
+    int64_t a = store_row_int(row, 0), b = 0;
+    n->rows++;
+    if (store_query(n->st, "SELECT a FROM n WHERE a = $1", SV_ARGS(SV_INT(a)), grab_int, &b))
+        return -1;
+    n->sum += b;
+    return 0;
+}
+
+static void test_statement_cache(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_exec(f->st, "CREATE TABLE n (a BIGINT)", SV_NONE), CAD_OK);
+    for (int i = 1; i <= 5; i++)
+        assert_int_equal(store_exec(f->st, "INSERT INTO n (a) VALUES ($1)", SV_ARGS(SV_INT(i))),
+                         CAD_OK);
+    struct nested n = {.st = f->st};
+    assert_int_equal(
+        store_query(f->st, "SELECT a FROM n WHERE a = $1", SV_ARGS(SV_INT(3)), nested_row, &n),
+        CAD_OK);
+    assert_int_equal(n.rows, 1);
+    assert_int_equal(n.sum, 3);
+    /* an outer scan whose callback runs the same statement for every row */
+    n = (struct nested){.st = f->st};
+    assert_int_equal(store_query(f->st, "SELECT a FROM n ORDER BY a", SV_NONE, nested_row, &n),
+                     CAD_OK);
+    assert_int_equal(n.rows, 5);
+    assert_int_equal(n.sum, 15);
+    /* 200 distinct statements, twice: entries are evicted and prepared again */
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 200; i++) {
+            char sql[64];
+            snprintf(sql, sizeof sql, "SELECT %d + $1", i);
+            int64_t v = 0;
+            assert_int_equal(store_query(f->st, sql, SV_ARGS(SV_INT(round)), grab_int, &v), CAD_OK);
+            assert_int_equal(v, i + round);
+        }
+    }
+    /* a text parameter bound by reference is not kept past its query */
+    char buf[8] = "5";
+    int64_t c = 0;
+    assert_int_equal(store_query(f->st, "SELECT count(*) FROM n WHERE a = CAST($1 AS INTEGER)",
+                                 SV_ARGS(SV_TEXT(buf)), grab_int, &c),
+                     CAD_OK);
+    assert_int_equal(c, 1);
+    snprintf(buf, sizeof buf, "9");
+    assert_int_equal(store_query(f->st, "SELECT count(*) FROM n WHERE a = CAST($1 AS INTEGER)",
+                                 SV_ARGS(SV_TEXT(buf)), grab_int, &c),
+                     CAD_OK);
+    assert_int_equal(c, 0);
+    /* a statement that fails to prepare is reported, and the cache still works after it */
+    assert_int_equal(store_exec(f->st, "SELEC nonsense", SV_NONE), CAD_EIO);
+    assert_int_equal(
+        store_query(f->st, "SELECT a FROM n WHERE a = $1", SV_ARGS(SV_INT(4)), grab_int, &c),
+        CAD_OK);
+    assert_int_equal(c, 4);
+}
+
 static void test_nested_transactions(void **state)
 {
     struct fixture *f = *state;
@@ -149,6 +216,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gap_in_migrations_is_filled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_placeholders_by_number, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_statement_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nested_transactions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_constraint_is_eexist, setup, teardown),
         cmocka_unit_test(test_bad_url_and_path),
