@@ -410,12 +410,10 @@ static json_t *step_body(struct engine *e, struct astep *s, const char *id, json
     return body;
 }
 
-static const char *doc_updated(const struct kind_info *ki, const json_t *doc)
+static const char *doc_updated(const struct kind_info *ki, const json_t *doc,
+                               char fp[KIND_FINGERPRINT_LEN])
 {
-    if (!ki->updated_field)
-        return NULL;
-    return json_string_value(json_object_get(
-        json_object_get(json_object_get(doc, "data"), "attributes"), ki->updated_field));
+    return kind_updated(ki, json_object_get(json_object_get(doc, "data"), "attributes"), fp);
 }
 
 static void fail_res(struct engine *e, struct astep *s, const char *what,
@@ -572,7 +570,8 @@ static void after_check(struct engine *e, struct astep *s, const struct klaviyo_
         fail_res(e, s, "could not read the object before changing it", res);
         return;
     }
-    const char *upd = doc_updated(ki, res->doc);
+    char fp[KIND_FINGERPRINT_LEN];
+    const char *upd = doc_updated(ki, res->doc, fp);
     bool moved = upd && s->plan_upd && strcmp(upd, s->plan_upd) != 0;
     if (moved) {
         bool ours = false;
@@ -587,7 +586,7 @@ static void after_check(struct engine *e, struct astep *s, const struct klaviyo_
         if (!ours) {
             char msg[512];
             snprintf(msg, sizeof msg,
-                     "conflict: %s %s was changed in Klaviyo (updated %s) after the plan was made "
+                     "%s %s was changed in Klaviyo (updated %s) after the plan was made "
                      "(it saw %s); Cadence did not overwrite it: make a new plan",
                      ki->type, s->plan_rid, upd, s->plan_upd);
             step_end(e, s, RS_CONFLICT, msg);
@@ -825,8 +824,9 @@ static void step_go(struct engine *e, struct astep *s, const struct klaviyo_resu
             return;
         }
         set_str(&s->rid, s->plan_rid);
-        if (doc_updated(ki, res->doc))
-            set_str(&s->rupd, doc_updated(ki, res->doc));
+        char fp[KIND_FINGERPRINT_LEN];
+        if (doc_updated(ki, res->doc, fp))
+            set_str(&s->rupd, doc_updated(ki, res->doc, fp));
         s->phase = 2;
         save_run(e, s, NULL);
         do_extras(e, s);

@@ -246,6 +246,23 @@ static char *dup_str(const char *s)
     return s ? strdup(s) : NULL;
 }
 
+const char *kind_updated(const struct kind_info *ki, const json_t *attrs,
+                         char fp[KIND_FINGERPRINT_LEN])
+{
+    if (ki->updated_field)
+        return json_string_value(json_object_get(attrs, ki->updated_field));
+    if (!json_is_object(attrs))
+        return NULL;
+    char *text = json_dumps(attrs, JSON_SORT_KEYS | JSON_COMPACT);
+    if (!text)
+        return NULL;
+    char hex[2 * SHA256_LEN + 1];
+    sha256_hex(text, strlen(text), hex);
+    free(text);
+    snprintf(fp, KIND_FINGERPRINT_LEN, "content:%.32s", hex);
+    return fp;
+}
+
 int remote_obj_from_json(const struct kind_info *ki, const json_t *data, struct remote_obj *o)
 {
     memset(o, 0, sizeof *o);
@@ -267,8 +284,8 @@ int remote_obj_from_json(const struct kind_info *ki, const json_t *data, struct 
         name = id;
     }
     o->name = strdup(name ? name : "");
-    if (ki->updated_field)
-        o->updated = dup_str(json_string_value(json_object_get(attrs, ki->updated_field)));
+    char fp[KIND_FINGERPRINT_LEN];
+    o->updated = dup_str(kind_updated(ki, attrs, fp));
     o->attrs = attrs ? json_incref(attrs) : json_object();
     json_t *rels = json_object_get(data, "relationships");
     o->rels = rels ? json_incref(rels) : NULL;

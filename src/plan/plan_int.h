@@ -46,6 +46,14 @@ const struct kind_info *kind_info(enum asset_kind k);
 /* The kind whose JSON:API type is `type`, NULL when none. */
 const struct kind_info *kind_by_type(const char *type);
 
+/* What says an object changed: its `updated` (or `updated_at`) attribute, or, for the kinds that
+ * have none (coupons, tags), "content:" and a hash of its attributes as Klaviyo shows them, so a
+ * change made in Klaviyo after a plan was made is still seen at apply time. NULL when there is
+ * neither. The fingerprint is written to fp. */
+#define KIND_FINGERPRINT_LEN 48
+const char *kind_updated(const struct kind_info *ki, const json_t *attrs,
+                         char fp[KIND_FINGERPRINT_LEN]);
+
 /* An object as Klaviyo shows it. */
 struct remote_obj {
     char *id;

@@ -181,6 +181,27 @@ curl -s "$BASE/__sim/objects?type=template" | jq -e --arg id "$tid" '.objects[] 
 curl -s "$BASE/__sim/objects?type=template" | jq -e '[.objects[] | select(.attributes.name=="spring-sale")][0].attributes.html | test("independent")' >/dev/null &&
     ok || fail "an independent step did not run"
 
+# ---- conflict on a kind without an `updated` time (coupons): seen by its content ----
+cp "$B/coupons/spring20.json" "$WORK/spring20.keep"
+printf '{"external_id": "SPRING20", "description": "20%% off everything, all spring"}\n' >"$B/coupons/spring20.json"
+plan_make acme-outdoors "$B"
+[ "$(printf '%s' "$PLAN_JSON" | jq -r '.steps[] | select(.kind=="coupon" and .name=="spring20") | .action')" = update ] &&
+    ok || fail "the coupon edit should plan an update"
+curl -s -o /dev/null -X PATCH -H "Authorization: Klaviyo-API-Key $KEY" -H 'revision: 2026-07-15' \
+    -H 'Content-Type: application/vnd.api+json' \
+    --data-binary '{"data":{"type":"coupon","id":"SPRING20","attributes":{"description":"changed by hand"}}}' \
+    "$BASE/api/coupons/SPRING20"
+run plan confirm "$PLAN_ID" --hash "$PLAN_HASH" --operator "$OPERATOR"
+run plan apply "$PLAN_ID"
+expect "a coupon changed in Klaviyo is a conflict" 4 "spring20.*conflict: coupon SPRING20 was changed in Klaviyo"
+curl -s "$BASE/__sim/objects?type=coupon" | jq -e '.objects[] | select(.id=="SPRING20") | .attributes.description == "changed by hand"' >/dev/null &&
+    ok || fail "the coupon's hand edit was overwritten"
+cp "$WORK/spring20.keep" "$B/coupons/spring20.json"
+plan_make acme-outdoors "$B"
+run plan confirm "$PLAN_ID" --hash "$PLAN_HASH" --operator "$OPERATOR"
+run plan apply "$PLAN_ID"
+expect "a new plan puts the coupon back" 0 "done"
+
 # ---- prune ----
 git_coupon="$B/coupons/welcome10.json"
 rm "$git_coupon"
