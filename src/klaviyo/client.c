@@ -1133,9 +1133,11 @@ static void collect(klaviyo_client *c, struct call *call, CURLcode code)
     metrics_counter_add("klaviyo_calls_total",
                         "Klaviyo API attempts by operation and HTTP status (0: no response)",
                         labels, 2, 1);
-    if (a.http_status == 429)
+    if (a.http_status == 429) {
+        r->throttled++;
         metrics_counter_add("klaviyo_throttled_total", "429 answers from Klaviyo by operation",
                             labels, 1, 1);
+    }
 }
 
 /* Second half, once the outcome is recorded: the limiter hears what the server said, and the

@@ -168,6 +168,7 @@ struct klaviyo_result {
     enum klaviyo_class last_class; /* of the last attempt */
     int http_status;               /* of the last attempt, 0 when none came */
     int attempts;                  /* requests sent (or tried), including the 401 re-check */
+    int throttled;                 /* of those, answered 429 (each retried after its wait) */
     char request_id[128];          /* Klaviyo's request id of the last response, "" when none */
     bool has_error;                /* `error` holds Klaviyo's error document */
     struct klaviyo_error error;

@@ -129,7 +129,7 @@ struct engine {
     int nending;
     struct batch **batches;
     int nbatches, cap_batches, active_batches;
-    int64_t calls, start_ms, audit_seq0, poll_ms;
+    int64_t calls, throttled, start_ms, audit_seq0, poll_ms;
     int64_t settle_until; /* monotonic ms; see astep.settle */
     char revoke_msg[800];
 };
@@ -934,6 +934,7 @@ static void step_cb(void *ctx, const struct klaviyo_result *res)
     struct astep *s = ctx;
     struct engine *e = s->e;
     e->calls += res->attempts;
+    e->throttled += res->throttled;
     if (res->outcome == KLAVIYO_OUT_REVOKED) {
         on_revoked(e, res);
         step_halt(s);
@@ -1219,6 +1220,7 @@ static void batch_cb_inner(struct batch *bt, const struct klaviyo_result *res)
     struct engine *e = bt->e;
     bt->waiting = false;
     e->calls += res->attempts;
+    e->throttled += res->throttled;
     if (res->outcome == KLAVIYO_OUT_REVOKED) {
         on_revoked(e, res);
         batch_halt(e, bt);
@@ -1396,13 +1398,6 @@ static bool is_final(enum rstate s)
     return s == RS_DONE || s == RS_FAILED || s == RS_CONFLICT || s == RS_SKIPPED;
 }
 
-static int count_record(void *ctx, const struct audit_record *r)
-{
-    (void)r;
-    (*(int64_t *)ctx)++;
-    return 0;
-}
-
 static void progress_fill(struct engine *e, struct plan_progress *p)
 {
     memset(p, 0, sizeof *p);
@@ -1434,11 +1429,7 @@ static void progress_fill(struct engine *e, struct plan_progress *p)
     p->calls = e->calls;
     p->elapsed_ms = time_mono_ms() - e->start_ms;
     p->revoked = e->revoked;
-    struct audit_filter f = {
-        .tenant_id = e->p.tenant_id, .status = 429, .after_seq = e->audit_seq0};
-    int64_t throttled = 0;
-    if (audit_list(e->st, &f, count_record, &throttled) == CAD_OK)
-        p->throttled = throttled;
+    p->throttled = e->throttled;
     int finished = p->done + p->failed + p->conflict + p->skipped;
     p->eta_ms = finished > 0 && finished < p->total
                     ? p->elapsed_ms * (p->total - finished) / finished

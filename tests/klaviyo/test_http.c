@@ -581,6 +581,7 @@ static void test_429_waits_retry_after(void **state)
     struct klaviyo_result res;
     assert_int_equal(klaviyo_call(c, &rq, &res), CAD_OK);
     assert_int_equal(res.attempts, 2);
+    assert_int_equal(res.throttled, 1);
     klaviyo_result_clear(&res);
     assert_int_equal(srv_count(&f->srv), 2);
     assert_true(f->srv.reqs[1].at_ms - f->srv.reqs[0].at_ms >= 1000);
