@@ -39,8 +39,7 @@ static int record_failure(store *st, const char *actor, const char *tenant_id, e
              r->http_status);
     if (stored && r->status == PROVIDER_VERIFY_REJECTED &&
         (cur.state == KEY_VERIFIED || cur.state == KEY_REVOKED))
-        return credential_set_state(st, actor, tenant_id, kind, KEY_REVOKED, "key.revoked",
-                                    detail);
+        return credential_set_state(st, actor, tenant_id, kind, KEY_REVOKED, "key.revoked", detail);
     if (cur.state == KEY_VERIFIED || (!stored && cur.state == KEY_UNVERIFIED))
         return CAD_OK;
     return credential_set_state(st, actor, tenant_id, kind, KEY_INVALID, "key.invalid", detail);
@@ -100,8 +99,8 @@ int provider_credential_set(store *st, vault *v, const char *actor, const char *
             goto out;
         }
     }
-    rc = credential_store(st, v, actor, tenant_id, kind, key, verify ? KEY_VERIFIED : KEY_UNVERIFIED,
-                          extra);
+    rc = credential_store(st, v, actor, tenant_id, kind, key,
+                          verify ? KEY_VERIFIED : KEY_UNVERIFIED, extra);
     if (!rc && verify)
         rc = mark_verified(st, actor, tenant_id, kind, &out->verify);
     out->stage = rc ? PROVIDER_SET_FAILED : PROVIDER_SET_STORED;
