@@ -192,7 +192,9 @@ struct provider_set_result {
  * (ignored otherwise). A rejected candidate never replaces the stored credential; what a failed
  * verification means is recorded as provider_credential_verify() does for a candidate (invalid,
  * unless a credential that works or may work is stored). Returns CAD_OK when stored, CAD_EINVAL
- * for a bad format, the provider_verify() code when not verified, others for local failures. */
+ * for a bad format, the provider_verify() code when not verified, others for local failures (a
+ * Shopify domain that does not normalise is one: PROVIDER_SET_FAILED, CAD_EINVAL with its
+ * message; callers check the domain first, with shopify_domain_normalise()). */
 int provider_credential_set(store *st, vault *v, const char *actor, const char *tenant_id,
                             enum provider p, const char *shop_domain, const cad_secret *raw,
                             bool verify, struct provider_set_result *out);

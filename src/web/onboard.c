@@ -8,7 +8,9 @@
  * Keys are never echoed: key and token fields are always rendered empty, and the pasted key lives
  * in the form (wiped when freed) and a cad_secret only. The Verify button runs the format check
  * (keyfmt, the rules the page's script mirrors) and then klaviyo_verify_key(); every attempt is
- * throttled per link and per client address first.
+ * throttled per link and per client address first. Step 4 connects the brand's Shopify store and
+ * SMS providers, one form each, through provider_credential_set() (the CLI's path), under the
+ * same throttle; "Finish" and "Skip for now" both close the step.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -917,7 +919,6 @@ static void connect_failed(struct web_req *r, enum provider p,
                  "Your %s was not stored. Please try again in a few minutes, or skip this and "
                  "send it later.",
                  what);
-        n->detail = NULL;
         break;
     }
 }
