@@ -130,13 +130,6 @@ static int store_verified(struct cli_ctx *ctx, const char *id,
 
 /* ---- Shopify, Postscript, Attentive (providers/providers.h) ---- */
 
-static enum provider provider_of(enum cred_kind kind)
-{
-    return kind == CRED_SHOPIFY      ? PROVIDER_SHOPIFY
-           : kind == CRED_POSTSCRIPT ? PROVIDER_POSTSCRIPT
-                                     : PROVIDER_ATTENTIVE;
-}
-
 static void print_provider_result(enum cred_kind kind, const struct provider_verify_result *r)
 {
     if (r->status == PROVIDER_VERIFY_OK)
@@ -151,53 +144,49 @@ static void print_provider_result(enum cred_kind kind, const struct provider_ver
         printf("  warning    %s\n", r->warning);
 }
 
-/* As record_failed_verification, for the other providers: a stored credential that had worked
- * and is now rejected was revoked; a failed check of one that never worked makes it invalid;
- * an unreachable or busy provider changes nothing. */
-static int record_provider_failure(struct cli_ctx *ctx, const char *id, enum cred_kind kind,
-                                   const struct provider_verify_result *r, bool stored)
+static enum provider provider_of(enum cred_kind kind)
 {
-    if (r->status == PROVIDER_VERIFY_UNREACHABLE || r->status == PROVIDER_VERIFY_TRANSIENT ||
-        r->status == PROVIDER_VERIFY_FAILED || r->status == PROVIDER_VERIFY_OK)
-        return CAD_OK;
-    struct credential_info cur;
-    int rc = credential_info(ctx->st, id, kind, &cur);
-    if (rc)
-        return rc;
-    char detail[300];
-    snprintf(detail, sizeof detail, "%s (HTTP %d)", provider_verify_status_name(r->status),
-             r->http_status);
-    if (stored && r->status == PROVIDER_VERIFY_REJECTED &&
-        (cur.state == KEY_VERIFIED || cur.state == KEY_REVOKED))
-        return credential_set_state(ctx->st, ctx->actor, id, kind, KEY_REVOKED, "key.revoked",
-                                    detail);
-    if (cur.state == KEY_VERIFIED || (!stored && cur.state == KEY_UNVERIFIED))
-        return CAD_OK;
-    return credential_set_state(ctx->st, ctx->actor, id, kind, KEY_INVALID, "key.invalid", detail);
+    return kind == CRED_SHOPIFY      ? PROVIDER_SHOPIFY
+           : kind == CRED_POSTSCRIPT ? PROVIDER_POSTSCRIPT
+                                     : PROVIDER_ATTENTIVE;
 }
 
-static int store_provider_verified(struct cli_ctx *ctx, const char *id, enum cred_kind kind,
-                                   const struct provider_verify_result *r)
+static int print_stored(struct cli_ctx *ctx, const char *id, enum cred_kind kind, bool verified)
 {
-    char *scopes = provider_verify_scopes_json(r);
-    if (!scopes)
-        return cad_fail(CAD_ENOMEM, "out of memory");
-    int rc = credential_mark_verified(ctx->st, ctx->actor, id, kind, r->account_id, r->account_name,
-                                      scopes);
-    free(scopes);
-    return rc;
+    struct credential_info info;
+    if (credential_info(ctx->st, id, kind, &info) != CAD_OK)
+        return cli_fail("cannot read back the key's metadata");
+    printf("Stored the %s key for %s: …%s, fingerprint %s, version %d (%s)\n", cred_kind_name(kind),
+           id, info.last4, info.fingerprint, info.version, verified ? "verified" : "unverified");
+    return 0;
 }
 
-/* The shop domain recorded with a Shopify token ({"shop":"name.myshopify.com"}). */
-static int stored_shop(const struct credential_info *info, char *out, size_t n)
+/* A Shopify token or SMS key: checked, verified (with --verify) and sealed by
+ * provider_credential_set(), the path the onboarding page's Step 4 takes too. */
+static int set_provider(struct cli_ctx *ctx, vault *v, const char *id, enum cred_kind kind,
+                        const char *shop, const cad_secret *raw, bool verify)
 {
-    json_t *doc = json_loads(info->extra, 0, NULL);
-    const char *shop = json_string_value(json_object_get(doc, "shop"));
-    int rc = shop ? CAD_OK : cad_fail(CAD_ENOTFOUND, "no shop domain is recorded with the token");
-    if (shop)
-        snprintf(out, n, "%s", shop);
-    json_decref(doc);
-    return rc;
+    struct provider_set_result r;
+    provider_credential_set(ctx->st, v, ctx->actor, id, provider_of(kind), shop, raw, verify, &r);
+    switch (r.stage) {
+    case PROVIDER_SET_BAD_FORMAT:
+        fprintf(stderr, "cadence: the %s credential was not stored: %s\n", cred_kind_name(kind),
+                r.format.message);
+        return 1;
+    case PROVIDER_SET_NOT_VERIFIED:
+        print_provider_result(kind, &r.verify);
+        fprintf(stderr, "cadence: the %s credential was not stored\n", cred_kind_name(kind));
+        if (r.record_rc != CAD_OK)
+            cli_fail("cannot record the failed attempt");
+        return 1;
+    case PROVIDER_SET_FAILED:
+        return cli_fail("cannot store the key");
+    case PROVIDER_SET_STORED:
+        break;
+    }
+    if (verify)
+        print_provider_result(kind, &r.verify);
+    return print_stored(ctx, id, kind, verify);
 }
 
 static int cmd_key_set_exec(struct cli_ctx *ctx, int argc, char **argv)
@@ -231,13 +220,9 @@ static int cmd_key_set_exec(struct cli_ctx *ctx, int argc, char **argv)
                                                  ? "a Shopify token needs --shop DOMAIN"
                                                  : "--shop goes with --kind shopify only");
     struct shopify_domain_result shop = {0};
-    char extra[256] = "";
-    if (shop_arg) {
-        if (shopify_domain_normalise(shop_arg, &shop) != CAD_OK) {
-            fprintf(stderr, "cadence: the token was not stored: %s\n", shop.message);
-            return 1;
-        }
-        snprintf(extra, sizeof extra, "{\"shop\":\"%s\"}", shop.domain);
+    if (shop_arg && shopify_domain_normalise(shop_arg, &shop) != CAD_OK) {
+        fprintf(stderr, "cadence: the token was not stored: %s\n", shop.message);
+        return 1;
     }
     if (optind != argc - 1)
         return cli_usage(&cmd_key_set_entry,
@@ -256,50 +241,30 @@ static int cmd_key_set_exec(struct cli_ctx *ctx, int argc, char **argv)
     if (secret_read_fd(&raw, STDIN_FILENO, SECRET_MAX) != CAD_OK)
         return cli_fail("cannot read the key");
     int rc = 1;
-    if (kind == CRED_KLAVIYO) {
-        struct keyfmt_result r;
-        keyfmt_check((const char *)secret_data(raw), secret_len(raw), &r);
-        if (r.verdict != KEYFMT_OK) {
-            fprintf(stderr, "cadence: the key was not stored: %s\n", r.message);
-            struct credential_info cur;
-            /* Record the failed attempt, unless a key that may still work is stored: its state
-             * describes that key, which stays as it is. */
-            if (credential_info(ctx->st, id, kind, &cur) == CAD_OK && cur.state != KEY_VERIFIED &&
-                cur.state != KEY_UNVERIFIED &&
-                credential_set_state(ctx->st, ctx->actor, id, kind, KEY_INVALID, "key.invalid",
-                                     keyfmt_verdict_name(r.verdict)) != CAD_OK)
-                cli_fail("cannot record the failed attempt");
-            goto out;
-        }
-        if (secret_from(&key, secret_data(raw) + r.start, r.len) != CAD_OK) {
-            cli_fail("cannot set the key");
-            goto out;
-        }
-    } else {
-        struct provider_key_result r;
-        provider_key_check(provider_of(kind), (const char *)secret_data(raw), secret_len(raw), &r);
-        if (r.verdict != PROVIDER_KEY_OK) {
-            fprintf(stderr, "cadence: the %s credential was not stored: %s\n", cred_kind_name(kind),
-                    r.message);
-            goto out;
-        }
-        if (secret_from(&key, secret_data(raw) + r.start, r.len) != CAD_OK) {
-            cli_fail("cannot set the key");
-            goto out;
-        }
+    if (kind != CRED_KLAVIYO) {
+        rc = set_provider(ctx, v, id, kind, shop.domain, raw, verify);
+        goto out;
+    }
+    struct keyfmt_result r;
+    keyfmt_check((const char *)secret_data(raw), secret_len(raw), &r);
+    if (r.verdict != KEYFMT_OK) {
+        fprintf(stderr, "cadence: the key was not stored: %s\n", r.message);
+        struct credential_info cur;
+        /* Record the failed attempt, unless a key that may still work is stored: its state
+         * describes that key, which stays as it is. */
+        if (credential_info(ctx->st, id, kind, &cur) == CAD_OK && cur.state != KEY_VERIFIED &&
+            cur.state != KEY_UNVERIFIED &&
+            credential_set_state(ctx->st, ctx->actor, id, kind, KEY_INVALID, "key.invalid",
+                                 keyfmt_verdict_name(r.verdict)) != CAD_OK)
+            cli_fail("cannot record the failed attempt");
+        goto out;
+    }
+    if (secret_from(&key, secret_data(raw) + r.start, r.len) != CAD_OK) {
+        cli_fail("cannot set the key");
+        goto out;
     }
     struct klaviyo_verify_result vr;
-    struct provider_verify_result pr;
-    if (verify && kind != CRED_KLAVIYO) {
-        provider_verify(ctx->st, NULL, provider_of(kind), id, ctx->actor, shop.domain, key, &pr);
-        print_provider_result(kind, &pr);
-        if (pr.status != PROVIDER_VERIFY_OK) {
-            fprintf(stderr, "cadence: the %s credential was not stored\n", cred_kind_name(kind));
-            if (record_provider_failure(ctx, id, kind, &pr, false) != CAD_OK)
-                cli_fail("cannot record the failed attempt");
-            goto out;
-        }
-    } else if (verify) {
+    if (verify) {
         /* Verified before anything is stored: a rejected key never replaces a stored one. */
         klaviyo_verify_key(ctx->st, NULL, id, ctx->actor, key, &vr);
         if (vr.status != KLAVIYO_VERIFY_OK) {
@@ -311,26 +276,17 @@ static int cmd_key_set_exec(struct cli_ctx *ctx, int argc, char **argv)
         }
     }
     if (credential_store(ctx->st, v, ctx->actor, id, kind, key,
-                         verify ? KEY_VERIFIED : KEY_UNVERIFIED,
-                         extra[0] ? extra : NULL) != CAD_OK) {
+                         verify ? KEY_VERIFIED : KEY_UNVERIFIED, NULL) != CAD_OK) {
         cli_fail("cannot store the key");
         goto out;
     }
-    if (verify && (kind == CRED_KLAVIYO ? store_verified(ctx, id, &vr)
-                                        : store_provider_verified(ctx, id, kind, &pr)) != CAD_OK) {
+    if (verify && store_verified(ctx, id, &vr) != CAD_OK) {
         cli_fail("the key was stored but its verification could not be recorded");
         goto out;
     }
-    struct credential_info info;
-    if (credential_info(ctx->st, id, kind, &info) != CAD_OK) {
-        cli_fail("cannot read back the key's metadata");
-        goto out;
-    }
-    if (verify && kind == CRED_KLAVIYO)
+    if (verify)
         print_verify_result(&vr);
-    printf("Stored the %s key for %s: …%s, fingerprint %s, version %d (%s)\n", cred_kind_name(kind),
-           id, info.last4, info.fingerprint, info.version, verify ? "verified" : "unverified");
-    rc = 0;
+    rc = print_stored(ctx, id, kind, verify);
 out:
     secret_free(raw);
     secret_free(key);
@@ -439,25 +395,15 @@ const struct cmd_entry cmd_key_check_entry = {
 
 static int verify_provider(struct cli_ctx *ctx, vault *v, const char *id, enum cred_kind kind)
 {
-    struct credential_info info;
-    char shop[128] = "";
-    if (credential_info(ctx->st, id, kind, &info) != CAD_OK ||
-        (kind == CRED_SHOPIFY && stored_shop(&info, shop, sizeof shop) != CAD_OK))
-        return cli_fail("cannot verify the credential");
-    cad_secret *key = NULL;
-    if (credential_open(ctx->st, v, id, kind, &key) != CAD_OK)
-        return cli_fail("cannot verify the credential");
     struct provider_verify_result r;
-    provider_verify(ctx->st, NULL, provider_of(kind), id, ctx->actor, shop, key, &r);
-    secret_free(key);
+    int rc = provider_credential_verify(ctx->st, v, ctx->actor, id, provider_of(kind), &r);
+    if (rc != CAD_OK && r.status == PROVIDER_VERIFY_OK)
+        return cli_fail("the credential was verified but the result could not be stored");
+    if (rc != CAD_OK && r.status == PROVIDER_VERIFY_FAILED && !r.message[0])
+        return cli_fail("cannot verify the credential");
     print_provider_result(kind, &r);
-    if (r.status == PROVIDER_VERIFY_OK) {
-        if (store_provider_verified(ctx, id, kind, &r) != CAD_OK)
-            return cli_fail("the credential was verified but the result could not be stored");
+    if (r.status == PROVIDER_VERIFY_OK)
         return 0;
-    }
-    if (record_provider_failure(ctx, id, kind, &r, true) != CAD_OK)
-        cli_fail("cannot record the result");
     if (r.status == PROVIDER_VERIFY_UNREACHABLE || r.status == PROVIDER_VERIFY_TRANSIENT ||
         r.status == PROVIDER_VERIFY_FAILED)
         fprintf(stderr, "cadence: the credential's state was not changed; try again later\n");

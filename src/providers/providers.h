@@ -32,6 +32,8 @@
 
 #include "common/secret.h"
 #include "store/store.h"
+#include "tenant/tenant.h"
+#include "vault/vault.h"
 
 /* The one pinned Shopify Admin API version. Shopify supports a stable version for a year; move
  * this forward (and re-run the Shopify suites) before it is retired. */
@@ -162,5 +164,47 @@ int provider_verify(store *st, const struct provider_config *cfg, enum provider 
 /* The result as JSON for the credential record, e.g. {"scopes":["read_products"],
  * "missing":[],"warning":"..."}. Caller frees. NULL on allocation failure. */
 char *provider_verify_scopes_json(const struct provider_verify_result *r);
+
+/* ---- storing a credential (credential.c) ---- */
+
+/* The tenant credential kind of a provider (CRED_SHOPIFY, CRED_POSTSCRIPT, CRED_ATTENTIVE). */
+enum cred_kind provider_cred_kind(enum provider p);
+
+enum provider_set_stage {
+    PROVIDER_SET_STORED,       /* sealed and recorded (and verified, when asked) */
+    PROVIDER_SET_BAD_FORMAT,   /* out->format says why; nothing was sent or changed */
+    PROVIDER_SET_NOT_VERIFIED, /* out->verify says why; nothing was stored */
+    PROVIDER_SET_FAILED,       /* a local failure (cad_errmsg()); the stored credential stays */
+};
+
+struct provider_set_result {
+    enum provider_set_stage stage;
+    struct provider_key_result format;
+    struct provider_verify_result verify; /* when verification was asked and attempted */
+    int record_rc; /* CAD_OK, or why a failed attempt could not be recorded */
+};
+
+/* What `cadence key set --kind P [--verify]` and the onboarding page's Step 4 do with a pasted
+ * credential: the format check of `raw` (tidied as provider_key_check does), then, with `verify`,
+ * provider_verify(), then credential_store() of the tidied credential under the tenant's data key
+ * with a key.set audit record, and credential_mark_verified() when verified. For Shopify
+ * `shop_domain` is the normalised name.myshopify.com, recorded as {"shop": ...} beside the token
+ * (ignored otherwise). A rejected candidate never replaces the stored credential; what a failed
+ * verification means is recorded as provider_credential_verify() does for a candidate (invalid,
+ * unless a credential that works or may work is stored). Returns CAD_OK when stored, CAD_EINVAL
+ * for a bad format, the provider_verify() code when not verified, others for local failures (a
+ * Shopify domain that does not normalise is one: PROVIDER_SET_FAILED, CAD_EINVAL with its
+ * message; callers check the domain first, with shopify_domain_normalise()). */
+int provider_credential_set(store *st, vault *v, const char *actor, const char *tenant_id,
+                            enum provider p, const char *shop_domain, const cad_secret *raw,
+                            bool verify, struct provider_set_result *out);
+
+/* Verifies the tenant's stored credential (`cadence key verify --kind P`) and records the
+ * outcome: verified (account, scopes), revoked (it had worked and is now rejected) or invalid
+ * (it never worked); an unreachable or busy provider changes nothing. Returns CAD_OK when
+ * verified; otherwise the provider_verify() code (out->status says what happened) or the code of
+ * a local failure (out->status PROVIDER_VERIFY_FAILED, cad_errmsg()). */
+int provider_credential_verify(store *st, vault *v, const char *actor, const char *tenant_id,
+                               enum provider p, struct provider_verify_result *out);
 
 #endif

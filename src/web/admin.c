@@ -296,12 +296,47 @@ static bool tenant_load(struct web_req *r, struct tenant_view *tv)
 }
 
 /* "lists: read ok; templates: read missing; ..." from the scopes JSON of the last verification. */
+static const char *kind_title(enum cred_kind k)
+{
+    static const char *const titles[CRED_KIND_COUNT] = {"Klaviyo", "Shopify", "Postscript",
+                                                        "Attentive"};
+    return (unsigned)k < CRED_KIND_COUNT ? titles[k] : "?";
+}
+
+/* A provider's verification (providers/providers.h): {"scopes":[...],"missing":[...],
+ * "warning":"..."}: the scopes the token has, those it lacks, the least-privilege warning. */
+static void provider_scopes_cell(struct web_req *r, json_t *root)
+{
+    size_t i;
+    json_t *v;
+    wbuf_puts(&r->out, "<ul class=\"scope-list\">");
+    json_array_foreach(json_object_get(root, "scopes"), i, v)
+    {
+        if (json_is_string(v))
+            wbuf_fmt(&r->out, "<li class=\"ok\">%s</li>", json_string_value(v));
+    }
+    json_array_foreach(json_object_get(root, "missing"), i, v)
+    {
+        if (json_is_string(v))
+            wbuf_fmt(&r->out, "<li class=\"bad\">missing %s</li>", json_string_value(v));
+    }
+    wbuf_puts(&r->out, "</ul>");
+    const char *warning = json_string_value(json_object_get(root, "warning"));
+    if (warning)
+        wbuf_fmt(&r->out, "<div class=\"small warn\">%s</div>", warning);
+}
+
 static void scopes_cell(struct web_req *r, const char *json)
 {
     json_error_t err;
     json_t *root = *json ? json_loads(json, 0, &err) : NULL;
     if (!json_is_object(root)) {
         wbuf_puts(&r->out, "-");
+        json_decref(root);
+        return;
+    }
+    if (json_is_array(json_object_get(root, "scopes"))) {
+        provider_scopes_cell(r, root);
         json_decref(root);
         return;
     }
@@ -319,6 +354,30 @@ static void scopes_cell(struct web_req *r, const char *json)
     }
     wbuf_puts(&r->out, "</ul>");
     json_decref(root);
+}
+
+/* The account a credential belongs to: its name and id; for Shopify the shop's name and its
+ * myshopify.com domain (the one recorded with the token when it has not been verified yet). */
+static void account_cell(struct web_req *r, const struct credential_info *c)
+{
+    char shop[128] = "";
+    if (c->kind == CRED_SHOPIFY && c->extra[0]) {
+        json_t *doc = json_loads(c->extra, 0, NULL);
+        const char *d = json_string_value(json_object_get(doc, "shop"));
+        if (d)
+            snprintf(shop, sizeof shop, "%s", d);
+        json_decref(doc);
+    }
+    const char *id = c->account_id[0] ? c->account_id : shop;
+    if (!c->account_name[0] && !*id) {
+        wbuf_puts(&r->out, "-");
+        return;
+    }
+    if (c->account_name[0])
+        wbuf_fmt(&r->out, "%s", c->account_name);
+    if (*id)
+        wbuf_fmt(&r->out, "%S<span class=\"small\">%s</span>", c->account_name[0] ? "<br>" : "",
+                 id);
 }
 
 struct mail_rows {
@@ -400,7 +459,7 @@ static void render_tenant(struct web_req *r, struct tenant_view *tv, bool good, 
     wbuf_puts(&r->out, "</div></section>");
 
     wbuf_puts(&r->out,
-              "<section class=\"card\"><h2>Credentials</h2><div class=\"table-wrap\">"
+              "<section class=\"card\"><h2>Connections</h2><div class=\"table-wrap\">"
               "<table class=\"grid-table\" id=\"credentials\"><thead><tr>"
               "<th scope=\"col\">Kind</th><th scope=\"col\">State</th><th scope=\"col\">Last 4"
               "</th><th scope=\"col\">Fingerprint</th><th scope=\"col\">Account</th>"
@@ -408,12 +467,15 @@ static void render_tenant(struct web_req *r, struct tenant_view *tv, bool good, 
     for (int i = 0; i < CRED_KIND_COUNT; i++) {
         const struct credential_info *c = &tv->cred[i];
         when_short(c->verified_ms, when, sizeof when);
-        wbuf_fmt(&r->out, "<tr><th scope=\"row\">%s</th><td>", cred_kind_name(c->kind));
+        wbuf_fmt(&r->out, "<tr id=\"cred-%s\"><th scope=\"row\">%s</th><td>",
+                 cred_kind_name(c->kind), kind_title(c->kind));
         key_badge(r, key_state_name(c->state));
-        wbuf_fmt(&r->out, "%S%s%S</td><td>%s</td><td><code>%s</code></td><td>%s</td><td>",
+        wbuf_fmt(&r->out, "%S%s%S</td><td>%s</td><td><code>%s</code></td><td>",
                  c->detail[0] ? "<div class=\"small\">" : "", c->detail,
                  c->detail[0] ? "</div>" : "", c->has_secret ? c->last4 : "-",
-                 c->has_secret ? c->fingerprint : "-", c->account_name[0] ? c->account_name : "-");
+                 c->has_secret ? c->fingerprint : "-");
+        account_cell(r, c);
+        wbuf_puts(&r->out, "</td><td>");
         scopes_cell(r, c->scopes);
         wbuf_fmt(&r->out, "</td><td>%s</td></tr>", when);
     }

@@ -8,14 +8,14 @@
  * Keys are never echoed: key and token fields are always rendered empty, and the pasted key lives
  * in the form (wiped when freed) and a cad_secret only. The Verify button runs the format check
  * (keyfmt, the rules the page's script mirrors) and then klaviyo_verify_key(); every attempt is
- * throttled per link and per client address first.
+ * throttled per link and per client address first. Step 4 connects the brand's Shopify store and
+ * SMS providers, one form each, through provider_credential_set() (the CLI's path), under the
+ * same throttle; "Finish" and "Skip for now" both close the step.
  */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <openssl/crypto.h>
 
 #include "audit/audit.h"
 #include "common/err.h"
@@ -23,6 +23,7 @@
 #include "common/util.h"
 #include "keyfmt/keyfmt.h"
 #include "klaviyo/verify.h"
+#include "providers/providers.h"
 #include "web/web_internal.h"
 
 /* The help page's troubleshooting answer for a rejected key (ids are slugs of the questions). */
@@ -54,6 +55,7 @@ struct notice {
     const char *text;
     const char *detail;      /* a second, smaller line (may be NULL) */
     const char *help_anchor; /* HELP_REJECTED on the help page, or NULL */
+    bool postscript_note;    /* add KEYFMT_POSTSCRIPT_NOTE with a link to Step 4's Postscript */
 };
 
 static const char *token_of(const struct web_req *r)
@@ -163,6 +165,11 @@ static void notice_box(struct web_req *r, const struct notice *n, bool good)
         wbuf_fmt(&r->out, "<p>%s</p>", n->text);
     if (n->detail && *n->detail)
         wbuf_fmt(&r->out, "<p class=\"small\">%s</p>", n->detail);
+    if (n->postscript_note)
+        wbuf_fmt(&r->out,
+                 "<p id=\"postscript-note\">%s <a href=\"/onboard/%s/extras#postscript\">Connect "
+                 "Postscript in Step 4</a>.</p>",
+                 KEYFMT_POSTSCRIPT_NOTE, token_of(r));
     if (n->help_anchor)
         wbuf_fmt(&r->out, "<p><a href=\"/help/klaviyo%s\">What to do: see the help page</a></p>",
                  n->help_anchor);
@@ -244,7 +251,7 @@ static void render_details(struct web_req *r, const struct ob_state *s,
         struct notice n = {"Please check the form",
                            "Some details need fixing; they are marked "
                            "below.",
-                           NULL, NULL};
+                           NULL, NULL, false};
         notice_box(r, &n, false);
     }
     form_open(r, "details", "stack");
@@ -380,6 +387,31 @@ static void render_payment(struct web_req *r, const struct ob_state *s)
     frame_end(r);
 }
 
+/* The Verify throttle, per link and per client address; false (with the 429 values set) when
+ * the limit is reached. */
+static bool verify_allowed(struct web_req *r, char *text, size_t size)
+{
+    struct web_verify_limits lim;
+    web_throttle *t = web_verify_throttle(r->srv, &lim);
+    char link_key[80], addr_key[80];
+    snprintf(link_key, sizeof link_key, "link:%s", r->link.hash);
+    snprintf(addr_key, sizeof addr_key, "addr:%s", r->client);
+    const char *keys[] = {link_key, addr_key};
+    const int limits[] = {lim.per_link, lim.per_address};
+    int64_t retry = 0;
+    if (web_throttle_hit(t, keys, limits, 2, time_mono_ms(), &retry))
+        return true;
+    int minutes = (int)((retry + 59999) / 60000);
+    snprintf(text, size,
+             "To protect your account, a key can be checked only a few times in a row. Please "
+             "wait %d minute%s and try again.",
+             minutes, minutes == 1 ? "" : "s");
+    r->status = 429;
+    r->retry_after_s = (int)((retry + 999) / 1000);
+    cad_log(LOG_WARN, "onboard.verify", "link=%s outcome=throttled", r->link.hash12);
+    return false;
+}
+
 /* ---- step 3: Connect Klaviyo ---- */
 
 static const char *read_label(enum klaviyo_scope_read rd)
@@ -434,7 +466,7 @@ static void render_klaviyo(struct web_req *r, const struct ob_state *s, const st
         struct notice ok = {title,
                             "Your key works. It is stored encrypted and never shown "
                             "again.",
-                            NULL, NULL};
+                            NULL, NULL, false};
         notice_box(r, &ok, true);
     } else {
         notice_box(r, n, false);
@@ -513,6 +545,7 @@ static void verify_failed(struct web_req *r, const struct ob_state *s,
         n.title = "Klaviyo did not accept this key";
         n.text = "The key is wrong or was revoked. In Klaviyo open Settings \xE2\x86\x92 API Keys, "
                  "create a fresh private key and paste it here.";
+        n.postscript_note = true; /* the key has the pk_ shape, as Postscript's public keys do */
         record_failure(r, s, KEY_INVALID, "key.invalid", "rejected by Klaviyo (onboarding page)");
         break;
     case KLAVIYO_VERIFY_MISSING_SCOPES:
@@ -554,25 +587,9 @@ void onboard_verify_post(struct web_req *r)
     struct ob_state s;
     if (ob_load(r, &s))
         return;
-    struct web_verify_limits lim;
-    web_throttle *t = web_verify_throttle(r->srv, &lim);
-    char link_key[80], addr_key[80];
-    snprintf(link_key, sizeof link_key, "link:%s", r->link.hash);
-    snprintf(addr_key, sizeof addr_key, "addr:%s", r->client);
-    const char *keys[] = {link_key, addr_key};
-    const int limits[] = {lim.per_link, lim.per_address};
-    int64_t retry = 0;
-    if (!web_throttle_hit(t, keys, limits, 2, time_mono_ms(), &retry)) {
-        int minutes = (int)((retry + 59999) / 60000);
-        char text[200];
-        snprintf(text, sizeof text,
-                 "To protect your account, a key can be checked only a few times in a row. Please "
-                 "wait %d minute%s and try again.",
-                 minutes, minutes == 1 ? "" : "s");
-        struct notice n = {"Too many attempts", text, NULL, NULL};
-        r->status = 429;
-        r->retry_after_s = (int)((retry + 999) / 1000);
-        cad_log(LOG_WARN, "onboard.verify", "link=%s outcome=throttled", r->link.hash12);
+    char throttled[200];
+    if (!verify_allowed(r, throttled, sizeof throttled)) {
+        struct notice n = {"Too many attempts", throttled, NULL, NULL, false};
         render_klaviyo(r, &s, &n, NULL);
         return;
     }
@@ -583,8 +600,8 @@ void onboard_verify_post(struct web_req *r)
     struct keyfmt_result kr;
     keyfmt_check(raw, strlen(raw), &kr);
     if (kr.verdict != KEYFMT_OK) {
-        struct notice n = {"That is not a Klaviyo private key yet", kr.message, NULL,
-                           HELP_REJECTED};
+        struct notice n = {"That is not a Klaviyo private key yet", kr.message, NULL, HELP_REJECTED,
+                           false};
         if (kr.verdict == KEYFMT_EMPTY)
             n.title = "Paste your key first";
         r->status = 422;
@@ -642,7 +659,7 @@ void onboard_skip_post(struct web_req *r)
     if (rc == CAD_ESTATE) {
         struct notice n = {"Your Klaviyo key is already connected",
                            "There is nothing to skip: we already have a key for your account.",
-                           NULL, NULL};
+                           NULL, NULL, false};
         r->status = 409;
         render_klaviyo(r, &s, &n, NULL);
         return;
@@ -656,118 +673,350 @@ void onboard_skip_post(struct web_req *r)
     redirect(r, "extras");
 }
 
-/* ---- step 4: optional extras ---- */
+/* ---- step 4: the brand's other connections ---- */
+
+/* Each provider has its own section and form (POST .../connect/<provider>): a submission checks
+ * the format (the message says what was pasted instead, never echoing it), verifies with the
+ * provider and stores through provider_credential_set(), the path `cadence key set --verify`
+ * takes. A failed submission keeps the typed store domain; secrets are never filled back in. */
+
+static const char *provider_title(enum provider p)
+{
+    return p == PROVIDER_SHOPIFY      ? "Shopify"
+           : p == PROVIDER_POSTSCRIPT ? "Postscript"
+                                      : "Attentive";
+}
+
+static const char *key_field(enum provider p)
+{
+    return p == PROVIDER_SHOPIFY      ? "shopify_token"
+           : p == PROVIDER_POSTSCRIPT ? "postscript_key"
+                                      : "attentive_key";
+}
 
 struct extras_view {
-    const char *domain, *provider;
-    const char *domain_err, *token_err, *provider_err, *sms_err;
+    bool submitted;                          /* a connect form was just submitted */
+    enum provider which;                     /* ... this one */
+    const char *domain;                      /* the Shopify domain to show */
+    const char *domain_err, *key_err;        /* field errors of the submitted form */
+    const struct notice *n;                  /* why it did not work (may be NULL) */
+    const struct provider_verify_result *ok; /* what was connected just now (may be NULL) */
 };
+
+/* A comma-joined scope list as chips. */
+static void scope_chips(struct web_req *r, const char *list)
+{
+    wbuf_puts(&r->out, "<ul class=\"scope-list\">");
+    while (*list) {
+        size_t n = strcspn(list, ",");
+        wbuf_puts(&r->out, "<li class=\"ok\">");
+        wbuf_html_n(&r->out, list, n);
+        wbuf_puts(&r->out, "</li>");
+        list += n;
+        if (*list == ',')
+            list++;
+    }
+    wbuf_puts(&r->out, "</ul>");
+}
+
+static void connected_box(struct web_req *r, enum provider p,
+                          const struct provider_verify_result *vr)
+{
+    wbuf_fmt(&r->out,
+             "<div class=\"notice good\" role=\"status\" tabindex=\"-1\" id=\"notice\">"
+             "<p class=\"notice-title\">Connected to %s</p>",
+             vr->account_name[0] ? vr->account_name : provider_title(p));
+    if (p == PROVIDER_SHOPIFY) {
+        wbuf_fmt(&r->out, "<p>Store <strong>%s</strong>. The token's access:</p>", vr->account_id);
+        scope_chips(r, vr->scopes);
+    }
+    wbuf_fmt(&r->out, "<p>The %s is stored encrypted and never shown again.</p></div>",
+             p == PROVIDER_SHOPIFY ? "token" : "key");
+    if (vr->warning[0])
+        wbuf_fmt(&r->out,
+                 "<p class=\"warning\" id=\"%s-warning\"><strong>Least privilege:</strong> %s</p>",
+                 provider_name(p), vr->warning);
+}
+
+/* What is stored for the provider, in one line. */
+static void stored_status(struct web_req *r, const struct credential_info *c, enum provider p)
+{
+    switch (c->state) {
+    case KEY_VERIFIED:
+        wbuf_fmt(&r->out,
+                 "<p class=\"status ok\"><span class=\"dot\" aria-hidden=\"true\"></span>"
+                 "Connected to %s%S%s%S (ending %s)</p>",
+                 c->account_name[0] ? c->account_name : provider_title(p),
+                 p == PROVIDER_SHOPIFY ? " (" : "", p == PROVIDER_SHOPIFY ? c->account_id : "",
+                 p == PROVIDER_SHOPIFY ? ")" : "", c->last4);
+        break;
+    case KEY_UNVERIFIED:
+        wbuf_fmt(&r->out,
+                 "<p class=\"status wait\"><span class=\"dot\" aria-hidden=\"true\"></span>"
+                 "Received (ending %s), not verified yet</p>",
+                 c->last4);
+        break;
+    case KEY_REVOKED:
+        wbuf_fmt(&r->out,
+                 "<p class=\"status wait\"><span class=\"dot\" aria-hidden=\"true\"></span>"
+                 "The %s we had (ending %s) stopped working; paste a new one below</p>",
+                 p == PROVIDER_SHOPIFY ? "token" : "key", c->last4);
+        break;
+    default:
+        break;
+    }
+}
+
+static void howto(struct web_req *r, enum provider p)
+{
+    switch (p) {
+    case PROVIDER_SHOPIFY:
+        wbuf_puts(&r->out,
+                  "<p>Cadence needs <strong>read access only</strong>: it reads your products "
+                  "feed to keep your Klaviyo catalog in step, and never changes your store.</p>"
+                  "<ol class=\"howto\" id=\"shopify-howto\">"
+                  "<li>In your Shopify admin, open <strong>Settings \xE2\x86\x92 Apps and sales "
+                  "channels</strong>.</li>"
+                  "<li>Click <strong>Develop apps</strong> (allow custom app development if "
+                  "Shopify asks), then <strong>Create an app</strong> and name it "
+                  "Cadence.</li>"
+                  "<li>Click <strong>Configure Admin API scopes</strong>, tick "
+                  "<strong>read_products</strong> and <strong>read_inventory</strong> (nothing "
+                  "else), and save.</li>"
+                  "<li>Click <strong>Install app</strong> and confirm.</li>"
+                  "<li>Under API credentials, click <strong>Reveal token once</strong> and copy "
+                  "the Admin API access token (it starts with shpat_). Shopify shows it only "
+                  "once.</li></ol>");
+        break;
+    case PROVIDER_POSTSCRIPT:
+        wbuf_puts(&r->out,
+                  "<p>For SMS flows through Postscript; a separate key from your Klaviyo key. "
+                  "In Postscript open <strong>Settings \xE2\x86\x92 API</strong>, create a "
+                  "<strong>Security Key Pair</strong> if there is none, and click "
+                  "<strong>Show</strong> under <strong>Private Key</strong>: it starts with sk_. "
+                  "The Public Key (pk_) does not work here.</p>");
+        break;
+    case PROVIDER_ATTENTIVE:
+        wbuf_puts(&r->out,
+                  "<p>For SMS flows through Attentive; a separate key from your Klaviyo key. In "
+                  "Attentive open <strong>Integrations \xE2\x86\x92 Manage Custom "
+                  "Apps</strong> (App Marketplace \xE2\x86\x92 Built by you), create an app for "
+                  "Cadence and copy its <strong>API key</strong>; Attentive shows it once.</p>");
+        break;
+    }
+}
+
+static void provider_section(struct web_req *r, const struct ob_state *s,
+                             const struct extras_view *ev, enum provider p)
+{
+    const char *name = provider_name(p);
+    bool mine = ev->submitted && ev->which == p;
+    wbuf_fmt(&r->out,
+             "<section class=\"connection\" id=\"%s\" aria-labelledby=\"%s-title\">"
+             "<h2 id=\"%s-title\">%s%S</h2>",
+             name, name, name, provider_title(p),
+             p == PROVIDER_SHOPIFY ? " <span class=\"small\">(read-only, for the catalog)</span>"
+                                   : " <span class=\"small\">(SMS)</span>");
+    if (mine && ev->ok)
+        connected_box(r, p, ev->ok);
+    else if (mine)
+        notice_box(r, ev->n, false);
+    if (!(mine && ev->ok))
+        stored_status(r, &s->cred[provider_cred_kind(p)], p);
+    howto(r, p);
+    char action[32];
+    snprintf(action, sizeof action, "connect/%s", name);
+    form_open(r, action, "stack");
+    if (p == PROVIDER_SHOPIFY)
+        text_field(r, "shopify_domain", "Store domain", "text", ev->domain,
+                   "Your store's address: acme.myshopify.com, the admin URL you see in your "
+                   "browser, or just the store name.",
+                   mine ? ev->domain_err : NULL, "off");
+    text_field(r, key_field(p),
+               p == PROVIDER_SHOPIFY      ? "Admin API access token"
+               : p == PROVIDER_POSTSCRIPT ? "Postscript private API key"
+                                          : "Attentive API key",
+               "password", "",
+               p == PROVIDER_SHOPIFY      ? "Starts with shpat_ followed by 32 characters."
+               : p == PROVIDER_POSTSCRIPT ? "Starts with sk_."
+                                          : "The key of your custom app.",
+               mine ? ev->key_err : NULL, "off");
+    wbuf_fmt(&r->out,
+             "<div class=\"actions\"><button type=\"submit\" class=\"primary\">Verify and "
+             "connect %s</button></div></form></section>",
+             provider_title(p));
+}
 
 static void render_extras(struct web_req *r, const struct ob_state *s, const struct extras_view *ev)
 {
     frame_begin(r, s, STEP_EXTRAS);
-    const struct credential_info *sh = &s->cred[CRED_SHOPIFY], *ps = &s->cred[CRED_POSTSCRIPT],
-                                 *at = &s->cred[CRED_ATTENTIVE];
-    wbuf_puts(&r->out, "<p class=\"lead\">Both are optional and can be added later. Each key is "
-                       "stored encrypted as its own credential.</p>");
-    if (ev->domain_err || ev->token_err || ev->provider_err || ev->sms_err) {
-        struct notice n = {"Please check the form",
-                           "Some details need fixing; they are marked "
-                           "below. Keys are never shown again, so paste "
-                           "them once more.",
-                           NULL, NULL};
-        notice_box(r, &n, false);
-    }
-    if (sh->has_secret)
-        wbuf_fmt(&r->out,
-                 "<p class=\"status ok\"><span class=\"dot\" aria-hidden=\"true\"></span>"
-                 "Shopify token received (ending %s)</p>",
-                 sh->last4);
-    if (ps->has_secret || at->has_secret)
-        wbuf_fmt(&r->out,
-                 "<p class=\"status ok\"><span class=\"dot\" aria-hidden=\"true\"></span>"
-                 "%s key received (ending %s)</p>",
-                 ps->has_secret ? "Postscript" : "Attentive",
-                 ps->has_secret ? ps->last4 : at->last4);
+    wbuf_puts(&r->out, "<p class=\"lead\">Optional: connect your Shopify store and your SMS "
+                       "provider. Each is its own connection with its own key, verified with the "
+                       "provider and stored encrypted; connect any, all or none, now or "
+                       "later.</p>");
+    provider_section(r, s, ev, PROVIDER_SHOPIFY);
+    provider_section(r, s, ev, PROVIDER_POSTSCRIPT);
+    provider_section(r, s, ev, PROVIDER_ATTENTIVE);
     form_open(r, "extras", "stack");
-    wbuf_puts(&r->out, "<fieldset><legend>Shopify (read-only, for the catalog sync)</legend>");
-    text_field(r, "shopify_domain", "Shopify store domain", "text", ev->domain,
-               "Your store's myshopify.com address, like acme.myshopify.com.", ev->domain_err,
-               "off");
-    text_field(r, "shopify_token", "Shopify Admin API access token", "text", "",
-               "From a custom app with read_products access; starts with shpat_.", ev->token_err,
-               "off");
-    wbuf_puts(&r->out, "</fieldset><fieldset><legend>SMS provider</legend>");
-    if (ev->provider_err)
-        wbuf_fmt(&r->out, "<p class=\"error\" id=\"sms_provider-err\">%s</p>", ev->provider_err);
-    const char *p = ev->provider ? ev->provider : "";
-    wbuf_fmt(&r->out,
-             "<div class=\"radios\" role=\"radiogroup\" aria-label=\"SMS provider\">"
-             "<label><input type=\"radio\" name=\"sms_provider\" value=\"\"%S> None</label>"
-             "<label><input type=\"radio\" name=\"sms_provider\" value=\"postscript\"%S> "
-             "Postscript</label>"
-             "<label><input type=\"radio\" name=\"sms_provider\" value=\"attentive\"%S> "
-             "Attentive</label></div>",
-             !*p ? " checked" : "", strcmp(p, "postscript") == 0 ? " checked" : "",
-             strcmp(p, "attentive") == 0 ? " checked" : "");
-    text_field(r, "sms_key", "SMS provider API key", "text", "",
-               "The API key from your Postscript or Attentive account settings.", ev->sms_err,
-               "off");
-    wbuf_puts(&r->out, "</fieldset><div class=\"actions\"><button type=\"submit\" name=\"action\" "
-                       "value=\"save\" class=\"primary\">Save and continue</button>"
+    wbuf_puts(&r->out, "<div class=\"actions\"><button type=\"submit\" name=\"action\" "
+                       "value=\"done\" class=\"primary\">Finish</button>"
                        "<button type=\"submit\" name=\"action\" value=\"skip\" "
                        "class=\"secondary\">Skip for now</button></div></form>");
     frame_end(r);
 }
 
-static bool valid_shop_domain(const char *d)
+/* The page's answer to a verification that did not succeed. */
+static void connect_failed(struct web_req *r, enum provider p,
+                           const struct provider_verify_result *vr, struct notice *n,
+                           struct extras_view *ev)
 {
-    const char *suffix = ".myshopify.com";
-    size_t n = strlen(d), sl = strlen(suffix);
-    if (n <= sl || n - sl > 60 || strcmp(d + n - sl, suffix) != 0)
-        return false;
-    for (size_t i = 0; i < n - sl; i++) {
-        char c = d[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && i > 0)))
-            return false;
+    static _Thread_local char title[160], text[400];
+    const char *what = p == PROVIDER_SHOPIFY ? "token" : "key";
+    n->title = title;
+    n->text = text;
+    n->detail = vr->message;
+    switch (vr->status) {
+    case PROVIDER_VERIFY_REJECTED:
+        r->status = 422;
+        snprintf(title, sizeof title, "%s did not accept this %s", provider_title(p), what);
+        snprintf(text, sizeof text,
+                 "The %s is wrong or was revoked. Create a new one as described below and "
+                 "paste it here.",
+                 what);
+        ev->key_err = title;
+        break;
+    case PROVIDER_VERIFY_MISSING_SCOPES:
+        r->status = 422;
+        snprintf(title, sizeof title, "The token works, but it cannot read your products");
+        snprintf(text, sizeof text,
+                 "In your custom app click Configure Admin API scopes, tick read_products (and "
+                 "read_inventory), save, install the new version and paste the token again.");
+        ev->key_err = "This token lacks the read_products access scope.";
+        break;
+    case PROVIDER_VERIFY_NOT_FOUND:
+        r->status = 422;
+        snprintf(title, sizeof title, "There is no Shopify store at this address");
+        snprintf(text, sizeof text,
+                 "Check the store domain: it is the name.myshopify.com address shown in your "
+                 "Shopify admin under Settings \xE2\x86\x92 Domains.");
+        ev->domain_err = title;
+        break;
+    case PROVIDER_VERIFY_UNREACHABLE:
+    case PROVIDER_VERIFY_TRANSIENT:
+        r->status = 503;
+        snprintf(title, sizeof title, "We could not reach %s just now", provider_title(p));
+        snprintf(text, sizeof text,
+                 "Nothing was decided about your %s and nothing was stored. Please try again in "
+                 "a minute.",
+                 what);
+        break;
+    case PROVIDER_VERIFY_BAD_FORMAT:
+    case PROVIDER_VERIFY_FAILED:
+    case PROVIDER_VERIFY_OK:
+        r->status = 500;
+        snprintf(title, sizeof title, "Something went wrong on our side");
+        snprintf(text, sizeof text,
+                 "Your %s was not stored. Please try again in a few minutes, or skip this and "
+                 "send it later.",
+                 what);
+        break;
     }
-    return true;
 }
 
-static bool valid_shopify_token(const char *t)
+void onboard_connect_post(struct web_req *r)
 {
-    if (strncmp(t, "shpat_", 6) != 0 || strlen(t) != 38)
-        return false;
-    for (const char *p = t + 6; *p; p++)
-        if (!isxdigit((unsigned char)*p))
-            return false;
-    return true;
-}
-
-static bool valid_sms_key(const char *k)
-{
-    size_t n = strlen(k);
-    if (n < 16 || n > 256)
-        return false;
-    for (const char *p = k; *p; p++)
-        if (*p <= 0x20 || *p >= 0x7f)
-            return false;
-    return true;
-}
-
-static int store_cred(struct web_req *r, const struct ob_state *s, enum cred_kind kind,
-                      const char *value, const char *extra)
-{
-    vault *v = r->v ? r->v : web_req_vault(r);
+    const char *which = route_param(&r->params, "provider");
+    enum provider p;
+    if (strcmp(which, "shopify") == 0)
+        p = PROVIDER_SHOPIFY;
+    else if (strcmp(which, "postscript") == 0)
+        p = PROVIDER_POSTSCRIPT;
+    else if (strcmp(which, "attentive") == 0)
+        p = PROVIDER_ATTENTIVE;
+    else {
+        page_message(r, 404, "Page not found", "There is no such connection.");
+        return;
+    }
+    struct ob_state s;
+    if (ob_load(r, &s))
+        return;
+    char domain_in[256];
+    trim_copy(web_form_get(&r->form, "shopify_domain"), domain_in, sizeof domain_in);
+    struct extras_view ev = {.submitted = true, .which = p, .domain = domain_in};
+    struct notice n = {0};
+    ev.n = &n;
+    char throttled[200];
+    if (!verify_allowed(r, throttled, sizeof throttled)) {
+        n.title = "Too many attempts";
+        n.text = throttled;
+        render_extras(r, &s, &ev);
+        return;
+    }
+    struct shopify_domain_result dom = {0};
+    if (p == PROVIDER_SHOPIFY && shopify_domain_normalise(domain_in, &dom) != CAD_OK)
+        ev.domain_err = dom.message;
+    const char *raw = web_form_get(&r->form, key_field(p));
+    if (!raw)
+        raw = "";
+    struct provider_key_result kr;
+    provider_key_check(p, raw, strlen(raw), &kr);
+    if (kr.verdict != PROVIDER_KEY_OK)
+        ev.key_err = kr.message;
+    if (ev.domain_err || ev.key_err) {
+        n.title = "Please check the form";
+        n.text = p == PROVIDER_SHOPIFY ? "Some details need fixing; they are marked below. The "
+                                         "token is never shown again, so paste it once more."
+                                       : "The key needs fixing; it is never shown again, so "
+                                         "paste it once more.";
+        r->status = 422;
+        cad_log(LOG_INFO, "onboard.connect", "link=%s provider=%s outcome=format verdict=%s%s",
+                r->link.hash12, provider_name(p), provider_key_verdict_name(kr.verdict),
+                ev.domain_err ? " domain=bad" : "");
+        render_extras(r, &s, &ev);
+        return;
+    }
+    if (p == PROVIDER_SHOPIFY)
+        ev.domain = dom.domain;
+    vault *v = web_req_vault(r);
     if (!v)
-        return CAD_EIO;
-    cad_secret *sec = NULL;
-    int rc = secret_from(&sec, value, strlen(value));
-    if (!rc)
-        rc = credential_store(r->st, v, AUDIT_ACTOR_CLIENT, s->t.id, kind, sec, KEY_UNVERIFIED,
-                              extra);
-    secret_free(sec);
-    return rc;
+        return;
+    cad_secret *key = NULL;
+    if (secret_from(&key, raw, strlen(raw)) != CAD_OK) {
+        page_message(r, 500, "Something went wrong", "Nothing was stored. Please try again.");
+        return;
+    }
+    struct provider_set_result res;
+    int rc = provider_credential_set(r->st, v, AUDIT_ACTOR_CLIENT, s.t.id, p, dom.domain, key, true,
+                                     &res);
+    secret_free(key);
+    cad_log(rc && res.stage == PROVIDER_SET_FAILED ? LOG_ERROR : LOG_INFO, "onboard.connect",
+            "link=%s provider=%s outcome=%s", r->link.hash12, provider_name(p),
+            res.stage == PROVIDER_SET_STORED ? "connected"
+            : res.stage == PROVIDER_SET_NOT_VERIFIED
+                ? provider_verify_status_name(res.verify.status)
+            : res.stage == PROVIDER_SET_BAD_FORMAT ? "format"
+                                                   : "failed");
+    if (res.record_rc != CAD_OK)
+        cad_log(LOG_WARN, "onboard.connect", "link=%s error=\"%s\"", r->link.hash12, cad_errmsg());
+    if (res.stage == PROVIDER_SET_STORED) {
+        if (ob_load(r, &s))
+            return;
+        ev.ok = &res.verify;
+        r->status = 200;
+        render_extras(r, &s, &ev);
+        return;
+    }
+    if (res.stage == PROVIDER_SET_BAD_FORMAT) {
+        /* Checked above; only an inconsistency gets here. */
+        res.verify.status = PROVIDER_VERIFY_FAILED;
+    } else if (res.stage == PROVIDER_SET_FAILED) {
+        cad_log(LOG_ERROR, "onboard.connect", "link=%s error=\"%s\"", r->link.hash12, cad_errmsg());
+        res.verify.status = PROVIDER_VERIFY_FAILED;
+    }
+    connect_failed(r, p, &res.verify, &n, &ev);
+    if (ob_load(r, &s))
+        return;
+    render_extras(r, &s, &ev);
 }
 
 void onboard_extras_post(struct web_req *r)
@@ -777,67 +1026,31 @@ void onboard_extras_post(struct web_req *r)
         return;
     const char *action = web_form_get(&r->form, "action");
     bool skip = action && strcmp(action, "skip") == 0;
-    char domain[128], token[128], provider[32], sms[300];
-    trim_copy(web_form_get(&r->form, "shopify_domain"), domain, sizeof domain);
-    trim_copy(web_form_get(&r->form, "shopify_token"), token, sizeof token);
-    trim_copy(web_form_get(&r->form, "sms_provider"), provider, sizeof provider);
-    trim_copy(web_form_get(&r->form, "sms_key"), sms, sizeof sms);
-    for (char *p = domain; *p; p++)
-        *p = (char)tolower((unsigned char)*p);
-    struct extras_view ev = {.domain = domain, .provider = provider};
-    int rc = CAD_OK;
-    if (!skip) {
-        if (*domain && !valid_shop_domain(domain))
-            ev.domain_err = "Enter the store's myshopify.com domain, like acme.myshopify.com "
-                            "(Shopify admin \xE2\x86\x92 Settings \xE2\x86\x92 Domains).";
-        else if (!*domain && *token)
-            ev.domain_err = "Enter the store domain that goes with this token.";
-        if (*token && !valid_shopify_token(token))
-            ev.token_err = "A Shopify Admin API access token is shpat_ followed by 32 letters and "
-                           "digits (0-9, a-f). Copy it again from your custom app.";
-        else if (*domain && !*token && !ev.domain_err)
-            ev.token_err = "Paste the Admin API access token for this store, or clear the domain.";
-        if (*provider && strcmp(provider, "postscript") != 0 && strcmp(provider, "attentive") != 0)
-            ev.provider_err = "Choose Postscript, Attentive or None.";
-        else if (!*provider && *sms)
-            ev.provider_err = "Choose which provider this key is for: Postscript or Attentive.";
-        if (*sms && !valid_sms_key(sms))
-            ev.sms_err = "This does not look like an API key: a key is 16 to 256 characters with "
-                         "no spaces. Copy it again from your provider's settings.";
-        else if (*provider && !*sms && !ev.provider_err)
-            ev.sms_err = "Paste the API key for the provider you chose, or choose None.";
-        if (ev.domain_err || ev.token_err || ev.provider_err || ev.sms_err) {
-            r->status = 422;
-            render_extras(r, &s, &ev);
-            OPENSSL_cleanse(token, sizeof token);
-            OPENSSL_cleanse(sms, sizeof sms);
-            return;
-        }
-        if (*domain) {
-            char extra[200];
-            snprintf(extra, sizeof extra, "{\"shop\":\"%s\"}", domain);
-            rc = store_cred(r, &s, CRED_SHOPIFY, token, extra);
-        }
-        if (!rc && *provider)
-            rc = store_cred(r, &s,
-                            strcmp(provider, "postscript") == 0 ? CRED_POSTSCRIPT : CRED_ATTENTIVE,
-                            sms, NULL);
-    }
-    OPENSSL_cleanse(token, sizeof token);
-    OPENSSL_cleanse(sms, sizeof sms);
+    int64_t now = time_now_ms();
+    int rc = store_begin(r->st);
     if (!rc)
         rc = store_exec(r->st,
                         "INSERT INTO onboarding_progress (tenant_id, extras_ms, updated_ms) "
                         "VALUES ($1, $2, $2) ON CONFLICT (tenant_id) DO UPDATE SET "
                         "extras_ms = $2, updated_ms = $2",
-                        SV_ARGS(SV_TEXT(s.t.id), SV_INT(time_now_ms())));
+                        SV_ARGS(SV_TEXT(s.t.id), SV_INT(now)));
+    if (!rc) {
+        struct audit_entry e = {.tenant_id = s.t.id,
+                                .actor = AUDIT_ACTOR_CLIENT,
+                                .action = "onboarding.extras",
+                                .duration_ms = -1,
+                                .detail = skip ? "step 4 skipped" : "step 4 finished"};
+        rc = audit_append(r->st, &e, NULL);
+    }
+    if (!rc)
+        rc = store_commit(r->st);
+    else
+        store_rollback(r->st);
     if (rc) {
-        if (r->status == 503)
-            return; /* the vault page is already written */
         cad_log(LOG_ERROR, "onboard.extras", "link=%s error=\"%s\"", r->link.hash12, cad_errmsg());
         page_message(r, 503, "Not saved",
-                     "Your extras could not be saved just now. Please go "
-                     "back and try again in a few minutes.");
+                     "Your progress could not be saved just now. Please go back and try again "
+                     "in a few minutes.");
         return;
     }
     redirect(r, "done");
@@ -871,11 +1084,19 @@ static void render_done(struct web_req *r, const struct ob_state *s)
         wbuf_puts(&r->out, "No key yet");
         break;
     }
-    wbuf_fmt(&r->out, "</dd><dt>Shopify</dt><dd>%s</dd><dt>SMS</dt><dd>%s</dd></dl>",
-             s->cred[CRED_SHOPIFY].has_secret ? "Token received" : "Not connected",
-             s->cred[CRED_POSTSCRIPT].has_secret  ? "Postscript key received"
-             : s->cred[CRED_ATTENTIVE].has_secret ? "Attentive key received"
-                                                  : "Not connected");
+    wbuf_puts(&r->out, "</dd>");
+    for (int p = PROVIDER_SHOPIFY; p <= PROVIDER_ATTENTIVE; p++) {
+        const struct credential_info *c = &s->cred[provider_cred_kind((enum provider)p)];
+        wbuf_fmt(&r->out, "<dt>%s</dt><dd>", provider_title((enum provider)p));
+        if (c->state == KEY_VERIFIED)
+            wbuf_fmt(&r->out, "Connected to %s", c->account_name);
+        else if (c->has_secret)
+            wbuf_puts(&r->out, "Received, to be verified");
+        else
+            wbuf_puts(&r->out, "Not connected");
+        wbuf_puts(&r->out, "</dd>");
+    }
+    wbuf_puts(&r->out, "</dl>");
     if (step_done(s, STEP_DONE))
         wbuf_puts(&r->out, "<p class=\"lead\">That's everything for now. Your agency will build "
                            "your account and ask you before anything is sent to your "
@@ -913,9 +1134,6 @@ static void render_step(struct web_req *r, const struct ob_state *s, enum step s
         if (shop)
             snprintf(domain, sizeof domain, "%.*s", (int)strcspn(shop + 8, "\""), shop + 8);
         ev.domain = domain;
-        ev.provider = s->cred[CRED_POSTSCRIPT].has_secret  ? "postscript"
-                      : s->cred[CRED_ATTENTIVE].has_secret ? "attentive"
-                                                           : "";
         render_extras(r, s, &ev);
         break;
     }

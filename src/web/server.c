@@ -98,6 +98,8 @@ static const struct web_route routes[] = {
     {"POST", "/onboard/:token/verify", "onboard_verify", onboard_verify_post,
      ROUTE_TOKEN | ROUTE_BODY},
     {"POST", "/onboard/:token/skip", "onboard_skip", onboard_skip_post, ROUTE_TOKEN | ROUTE_BODY},
+    {"POST", "/onboard/:token/connect/:provider", "onboard_connect", onboard_connect_post,
+     ROUTE_TOKEN | ROUTE_BODY},
     {"POST", "/onboard/:token/extras", "onboard_extras", onboard_extras_post,
      ROUTE_TOKEN | ROUTE_BODY},
     {"GET", "/admin/login", "admin_login", admin_login_get, 0},

@@ -217,6 +217,7 @@ void onboard_step_get(struct web_req *r);
 void onboard_details_post(struct web_req *r);
 void onboard_verify_post(struct web_req *r);
 void onboard_skip_post(struct web_req *r);
+void onboard_connect_post(struct web_req *r);
 void onboard_extras_post(struct web_req *r);
 void help_klaviyo_get(struct web_req *r);
 

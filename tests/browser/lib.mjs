@@ -11,7 +11,7 @@ for (const name of ["BASE", "ARTIFACTS", "BROWSER_PROFILE"])
 let passed = 0;
 let failed = 0;
 let current = null; // the page, for a screenshot when a check fails
-const secrets = [env.KEY_FULL, env.KEY_REVOKED, env.ADMIN_PW].filter(Boolean);
+const secrets = [env.KEY_FULL, env.KEY_REVOKED, env.ADMIN_PW, env.SHOPIFY_TOKEN, env.PS_PUBLIC, env.AT_KEY].filter(Boolean);
 
 export async function launch() {
   const context = await chromium.launchPersistentContext(env.BROWSER_PROFILE, {

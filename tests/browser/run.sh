@@ -3,6 +3,7 @@
 # in order against it:
 #   - the Klaviyo emulator with the "Acme Outdoors" account (a valid key, and a second key that is
 #     revoked through the emulator's admin API before the tests),
+#   - the Shopify and SMS stand-ins (cadence-shopify-sim, cadence-sms-sim) behind Step 4,
 #   - a real SMTP server (tests/mail/smtp_sink.py on Debian's python3-aiosmtpd) saving messages,
 #   - `cadence serve` on a free port with CADENCE_KLAVIYO_URL pointing at the emulator,
 #   - a data directory with an admin, an operator and four tenants, each with an onboarding link,
@@ -15,6 +16,9 @@ source "${CADENCE_SRC:?set by CTest}/tests/e2e/lib.sh"
 
 SIM="${CADENCE_BUILD:?set by CTest}/cadence-klaviyo-sim"
 [ -x "$SIM" ] || { echo "no emulator at $SIM" >&2; exit 1; }
+for s in shopify sms; do
+    [ -x "$CADENCE_BUILD/cadence-$s-sim" ] || { echo "no $CADENCE_BUILD/cadence-$s-sim" >&2; exit 1; }
+done
 [ -x /usr/bin/chromium ] || { echo "Debian's chromium is missing: run scripts/install-deps.sh" >&2; exit 1; }
 [ -f "$CADENCE_SRC/node_modules/playwright-core/package.json" ] ||
     { echo "playwright-core is missing: run scripts/install-deps.sh (npm ci)" >&2; exit 1; }
@@ -28,6 +32,9 @@ KEY_FULL=$(random_key)
 KEY_REVOKED=$(random_key)
 ADMIN_PW="pw-$(head -c 200 /dev/urandom | tr -dc 'a-zA-Z0-9' | head -c 24)"
 OPER_PW="op-$(head -c 200 /dev/urandom | tr -dc 'a-zA-Z0-9' | head -c 24)"
+SHOPIFY_TOKEN="shpat_$(head -c 4000 /dev/urandom | tr -dc 'a-f0-9' | head -c 32)"
+PS_PUBLIC="pk_$(head -c 2000 /dev/urandom | tr -dc 'a-zA-Z0-9' | head -c 34)"
+AT_KEY="$(head -c 2000 /dev/urandom | tr -dc 'a-zA-Z0-9' | head -c 40)"
 
 wait_for() { # wait_for FILE PATTERN
     for _ in $(seq 100); do
@@ -42,6 +49,17 @@ wait_for() { # wait_for FILE PATTERN
 CLEANUP+=("kill $! 2>/dev/null")
 wait_for "$WORK/sim.out" '^listening on ' || { echo "the emulator did not start" >&2; exit 1; }
 KBASE=$(sed -n 's/^listening on \(http:\/\/127\.0\.0\.1:[0-9]*\)$/\1/p' "$WORK/sim.out")
+
+"$CADENCE_BUILD/cadence-shopify-sim" --listen 127.0.0.1:0 --shop "Acme Outdoors" --token "$SHOPIFY_TOKEN" \
+    >"$WORK/shopify.out" 2>"$WORK/shopify.err" &
+SHOPIFY_PID=$!
+CLEANUP+=("kill $SHOPIFY_PID 2>/dev/null")
+SHOPIFY_URL=$(wait_listening "$WORK/shopify.out" "$SHOPIFY_PID") || { echo "the Shopify stand-in did not start" >&2; exit 1; }
+"$CADENCE_BUILD/cadence-sms-sim" --listen 127.0.0.1:0 --attentive-key "$AT_KEY" \
+    >"$WORK/sms.out" 2>"$WORK/sms.err" &
+SMS_PID=$!
+CLEANUP+=("kill $SMS_PID 2>/dev/null")
+SMS_URL=$(wait_listening "$WORK/sms.out" "$SMS_PID") || { echo "the SMS stand-in did not start" >&2; exit 1; }
 
 mkdir -p "$WORK/smtp"
 /usr/bin/python3 "$CADENCE_SRC/tests/mail/smtp_sink.py" "$WORK/smtp" >"$WORK/smtp.log" 2>&1 &
@@ -69,6 +87,7 @@ done
 [ "$FAILED" = 0 ] || { finish; exit 1; }
 
 export CADENCE_KLAVIYO_URL=$KBASE CADENCE_KLAVIYO_TIMEOUT_MS=5000
+export CADENCE_SHOPIFY_URL=$SHOPIFY_URL CADENCE_POSTSCRIPT_URL=$SMS_URL CADENCE_ATTENTIVE_URL=$SMS_URL
 # The example bundle's webhooks read their signing secrets from these.
 export ACME_EMAIL_WEBHOOK_SECRET=whsec-email-$$ ACME_SMS_WEBHOOK_SECRET=whsec-sms-$$
 CADENCE_MAIL_INTERVAL_S=0 "$CADENCE_BIN" serve --listen 127.0.0.1:0 >"$WORK/serve.out" 2>"$WORK/serve.err" &
@@ -79,15 +98,16 @@ BASE=$(sed -n 's/^listening on \(http:\/\/127\.0\.0\.1:[0-9]*\)$/\1/p' "$WORK/se
 
 export BASE KBASE KEY_FULL KEY_REVOKED ADMIN_PW OPER_PW ARTIFACTS OPER_EMAIL=oper@agency.test
 export ADMIN_EMAIL=admin@agency.test SMTP_DIR="$WORK/smtp" CADENCE_SMTP_URL="smtp://127.0.0.1:$SMTP_PORT"
+export SHOPIFY_TOKEN PS_PUBLIC AT_KEY
 export TOK_ACME=${TOK[acme]} TOK_BETA=${TOK[beta]} TOK_GAMMA=${TOK[gamma]} TOK_DELTA=${TOK[delta]}
 # A fresh, empty Chromium profile; outside $WORK, since what the browser keeps is not Cadence's.
 BROWSER_PROFILE=$(mktemp -d "${TMPDIR:-/tmp}/cadence-chromium-XXXXXX")
 CLEANUP+=("rm -rf '$BROWSER_PROFILE'")
 export BROWSER_PROFILE
 
-# The console script works on what the onboarding script left (a verified key, a skipped one);
-# the plan script on Acme's verified key.
-for name in onboarding console plan; do
+# The console script works on what the onboarding and Step 4 scripts left (a verified key, a
+# skipped one, Acme's Shopify and Attentive connections); the plan script on Acme's verified key.
+for name in onboarding step4 console plan; do
     if [ "$name" = plan ]; then
         run plan create acme-outdoors "$CADENCE_SRC/examples/bundle" --json
         expect "plan create for the browser" 0 '"status":"planned"'
@@ -117,7 +137,8 @@ cat "$WORK/serve.out" "$WORK/serve.err" "$WORK/node.out" >>"$OUT"
 cp "$WORK/serve.err" "$ARTIFACTS/serve.log"
 # The exported CSV and the server log are files of this run too.
 cp -r "$ARTIFACTS" "$WORK/artifacts-copy"
-assert_no_secret "no key or password in any log or file of the run" "$KEY_FULL" "$KEY_REVOKED" "$ADMIN_PW" "$OPER_PW"
+assert_no_secret "no key or password in any log or file of the run" "$KEY_FULL" "$KEY_REVOKED" "$ADMIN_PW" "$OPER_PW" \
+    "$SHOPIFY_TOKEN" "$PS_PUBLIC" "$AT_KEY"
 for t in "${TOK[@]}"; do
     grep -qF -- "$t" "$WORK/serve.err" && fail "an onboarding token is in the server log"
 done
