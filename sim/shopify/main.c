@@ -132,6 +132,7 @@ struct bulk_op {
     pthread_mutex_t lock;
     bool sized;
     long long file_size;
+    struct bulk_op *next; /* the one before */
 };
 
 static struct {
@@ -149,8 +150,7 @@ static struct {
     int64_t refilled_ms;
     long calls, throttled, bulk_started, mutations;
     long long jsonl_bytes;
-    struct bulk_op **ops;
-    size_t nops;
+    struct bulk_op *ops; /* the most recent first */
 } sim = {.lock = PTHREAD_MUTEX_INITIALIZER,
          .scopes = "read_products,read_inventory",
          .bulk_rate = 50000.0};
@@ -225,7 +225,10 @@ static void sb_json_str(struct sbuf *b, const char *s)
             esc[1] = (char)*p;
             sb_put(b, esc, 2);
         } else if (*p < 0x20 || *p == '<' || *p == '>' || *p == '&') {
-            memcpy(esc, "\\u00", 4);
+            esc[0] = '\\';
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
             esc[4] = hex[*p >> 4];
             esc[5] = hex[*p & 15];
             sb_put(b, esc, 6);
@@ -420,8 +423,8 @@ static void pinfo_make(long i, unsigned gen, struct pinfo *p)
     snprintf(p->handle, sizeof p->handle, "product-%ld", i);
     snprintf(p->desc, sizeof p->desc,
              "<p>The <strong>%s %s</strong> is made for trail &amp; town.</p>"
-             "<ul><li>Item no. %ld</li><li>Ships in %ld days</li></ul>",
-             a, nn, i, 1 + i % 5);
+             "<ul><li>Item no. %ld</li><li>Ships within %ld business days</li></ul>",
+             a, nn, i, 2 + i % 5);
     if (!p->draft)
         snprintf(p->url, sizeof p->url, "https://%s.example/products/product-%ld", sim.handle, i);
     fmt_time(BASE_EPOCH + i + (long long)gen * REV_SECONDS, p->updated, sizeof p->updated);
@@ -434,9 +437,9 @@ static void pinfo_make(long i, unsigned gen, struct pinfo *p)
                  i * 10 + k);
         snprintf(p->v[k - 1].title, sizeof p->v[k - 1].title, "%s", vtitle[k - 1]);
         snprintf(p->v[k - 1].sku, sizeof p->v[k - 1].sku, "SKU-%ld-%d", i, k);
-        long d = dollars + (k - 1) * 5 + (k == 1 ? (long)gen : 0);
+        long d = dollars + (long)(k - 1) * 5 + (k == 1 ? (long)gen : 0);
         snprintf(p->v[k - 1].price, sizeof p->v[k - 1].price, "%ld.99", d);
-        p->v[k - 1].qty = i % 50 == 0 ? 0 : (i * 13 + k * 7) % 50;
+        p->v[k - 1].qty = i % 50 == 0 ? 0 : (i * 13 + (long)k * 7) % 50;
     }
     p->ncoll = collections_of(i, p->coll);
 }
@@ -613,9 +616,13 @@ static long long op_file_size(struct bulk_op *op)
     return s;
 }
 
+/* Called with the lock held. */
 static struct bulk_op *op_find(long n)
 {
-    return n >= 1 && (size_t)n <= sim.nops ? sim.ops[n - 1] : NULL;
+    struct bulk_op *op = sim.ops;
+    while (op && op->n != n)
+        op = op->next;
+    return op;
 }
 
 static json_t *op_json(const struct bulk_op *op, int64_t now)
@@ -648,7 +655,8 @@ static json_t *op_json(const struct bulk_op *op, int64_t now)
                      st == B_FAILED ? url : NULL, "type", "QUERY", "query", op->query);
 }
 
-/* The query of a bulkOperationRunQuery: between """ and """, or the first string variable. */
+/* The query of a bulkOperationRunQuery: between """ and """, else the first string variable,
+ * else a plain "..." argument (without escaped quotes), else "". */
 static char *inner_query(const char *q, json_t *vars)
 {
     const char *s = strstr(q, "\"\"\"");
@@ -662,13 +670,15 @@ static char *inner_query(const char *q, json_t *vars)
         if (json_is_string(v))
             return strdup(json_string_value(v));
     }
-    return NULL;
+    char plain[4096];
+    const char *at = strstr(q, "bulkOperationRunQuery");
+    return strdup(at && query_str(at, "query", plain, sizeof plain) ? plain : "");
 }
 
 /* Starts a bulk operation. Called with the lock held. */
 static json_t *bulk_run(const char *q, json_t *vars, int64_t now)
 {
-    struct bulk_op *last = sim.nops ? sim.ops[sim.nops - 1] : NULL;
+    const struct bulk_op *last = sim.ops;
     if (last && op_status(last, now) <= B_RUNNING) {
         char msg[160];
         snprintf(msg, sizeof msg,
@@ -679,15 +689,12 @@ static json_t *bulk_run(const char *q, json_t *vars, int64_t now)
                          "userErrors", "field", "message", msg, "code", "OPERATION_IN_PROGRESS");
     }
     struct bulk_op *op = calloc(1, sizeof *op);
-    struct bulk_op **ops = op ? realloc(sim.ops, (sim.nops + 1) * sizeof *ops) : NULL;
-    if (ops)
-        sim.ops = ops;
-    if (!ops || !cat_copy(&sim.cat, &op->snap)) {
+    if (!op || !cat_copy(&sim.cat, &op->snap)) {
         free(op);
         return NULL;
     }
     pthread_mutex_init(&op->lock, NULL);
-    op->n = (long)sim.nops + 1;
+    op->n = last ? last->n + 1 : 1;
     op->fail = sim.bulk_fail;
     op->query = inner_query(q, vars);
     op->created_wall_ms = time_now_ms();
@@ -706,7 +713,8 @@ static json_t *bulk_run(const char *q, json_t *vars, int64_t now)
         op->objects += 1 + VARIANTS + collections_of(i, coll);
     }
     op->duration_ms = (int64_t)((double)op->objects * 1000.0 / sim.bulk_rate);
-    sim.ops[sim.nops++] = op;
+    op->next = sim.ops;
+    sim.ops = op;
     sim.bulk_started++;
     char id[64];
     snprintf(id, sizeof id, "gid://shopify/BulkOperation/%ld", op->n);
@@ -792,6 +800,17 @@ static long node_op(const char *at, json_t *vars)
     return *end || n < 1 ? 0 : n;
 }
 
+static int query_cost(enum qkind kind, long first)
+{
+    static const int base[] = {[Q_SHOP] = COST_SHOP,
+                               [Q_PRODUCTS] = COST_SHOP,
+                               [Q_COUNT] = COST_COUNT,
+                               [Q_BULK_RUN] = COST_BULK_RUN,
+                               [Q_BULK_CURRENT] = COST_BULK_POLL,
+                               [Q_BULK_NODE] = COST_BULK_POLL};
+    return base[kind] + (kind == Q_PRODUCTS ? (int)first * COST_PER_ITEM : 0);
+}
+
 static enum MHD_Result graphql(struct MHD_Connection *c, const struct conn *cs)
 {
     const char *tok = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Shopify-Access-Token");
@@ -828,19 +847,13 @@ static enum MHD_Result graphql(struct MHD_Connection *c, const struct conn *cs)
     } else if (kind == Q_BULK_NODE) {
         op_n = node_op(node_at, vars);
     }
-    int cost = kind == Q_PRODUCTS   ? COST_SHOP + (int)first * COST_PER_ITEM
-               : kind == Q_BULK_RUN ? COST_BULK_RUN
-               : kind == Q_SHOP     ? COST_SHOP
-               : kind == Q_COUNT    ? COST_COUNT
-                                    : COST_BULK_POLL;
+    int cost = query_cost(kind, first);
     int64_t now = time_mono_ms();
 
     /* A finished operation's file size is computed (once) before the lock is taken. */
     if (kind == Q_BULK_CURRENT || kind == Q_BULK_NODE) {
         pthread_mutex_lock(&sim.lock);
-        struct bulk_op *op = kind == Q_BULK_NODE ? op_find(op_n)
-                             : sim.nops          ? sim.ops[sim.nops - 1]
-                                                 : NULL;
+        struct bulk_op *op = kind == Q_BULK_NODE ? op_find(op_n) : sim.ops;
         pthread_mutex_unlock(&sim.lock);
         if (op && op_status(op, now) == B_COMPLETED)
             op_file_size(op);
@@ -866,7 +879,7 @@ static enum MHD_Result graphql(struct MHD_Connection *c, const struct conn *cs)
         } else if (kind == Q_BULK_RUN) {
             data = bulk_run(q, vars, now);
         } else if (kind == Q_BULK_CURRENT) {
-            json_t *o = sim.nops ? op_json(sim.ops[sim.nops - 1], now) : json_null();
+            json_t *o = sim.ops ? op_json(sim.ops, now) : json_null();
             data = json_pack("{s:o}", "currentBulkOperation", o);
         } else if (kind == Q_BULK_NODE) {
             const struct bulk_op *op = op_find(op_n);
@@ -950,8 +963,8 @@ static enum MHD_Result serve_jsonl(struct MHD_Connection *c, const char *name)
     if (!s)
         return MHD_NO;
     s->op = op;
-    struct MHD_Response *r =
-        MHD_create_response_from_callback((uint64_t)size, 64 * 1024, stream_read, s, stream_free);
+    struct MHD_Response *r = MHD_create_response_from_callback((uint64_t)size, (size_t)64 * 1024,
+                                                               stream_read, s, stream_free);
     if (!r) {
         stream_free(s);
         return MHD_NO;
@@ -1219,13 +1232,14 @@ int main(int argc, char **argv)
     sigwait(&set, &sig);
     MHD_stop_daemon(d);
     close(fd);
-    for (size_t k = 0; k < sim.nops; k++) {
-        cat_free(&sim.ops[k]->snap);
-        pthread_mutex_destroy(&sim.ops[k]->lock);
-        free(sim.ops[k]->query);
-        free(sim.ops[k]);
+    while (sim.ops) {
+        struct bulk_op *op = sim.ops;
+        sim.ops = op->next;
+        cat_free(&op->snap);
+        pthread_mutex_destroy(&op->lock);
+        free(op->query);
+        free(op);
     }
-    free(sim.ops);
     cat_free(&sim.cat);
     return 0;
 }
