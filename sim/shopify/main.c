@@ -32,8 +32,9 @@
  *     result is always the whole product feed below. { bulkOperationRunQuery { bulkOperation
  *     { id status } userErrors { field message code } } }. While one is CREATED or RUNNING
  *     another gets bulkOperation null and the userError "A bulk query operation for this app
- *     and shop is already in progress: <id>." (code OPERATION_IN_PROGRESS), as Shopify's
- *     2025-07 API does.
+ *     and shop is already in progress: <id>." (field null, code OPERATION_IN_PROGRESS), modelled
+ *     on Shopify's API before 2026-01 (one bulk query at a time per shop). The operation reads
+ *     the catalog as it is when it starts. No bulkOperationCancel.
  *   - currentBulkOperation (cost 1): the most recent bulk operation, or null.
  *   - node(id: "gid://shopify/BulkOperation/N") or bulkOperation(id: ...) (cost 1; the id may
  *     come as the $id variable): { node } / { bulkOperation }, null when unknown.
@@ -45,9 +46,10 @@
  *     products) are http://127.0.0.1:PORT/__sim/bulk/<N>.jsonl.
  *   - productsCount (cost 1): { productsCount { count precision } }.
  *   - products(first: N, after: "CURSOR") (cost 2 + 4 a product): N products as a connection with
- *     edges { cursor node }, nodes and pageInfo { hasNextPage endCursor }; each product's
- *     variants and collections are connections with nodes and edges { node }. The arguments may
- *     also come as $first / $after variables. Deleted products are skipped.
+ *     edges { cursor node }, nodes and pageInfo { hasNextPage endCursor } (cursors "c<i>"; first
+ *     outside 1..250 is an error); each product's variants and collections are connections with
+ *     nodes and edges { node }. The arguments may also come as $first / $after variables.
+ *     Deleted products are skipped.
  *   - anything else (cost 2): { shop { name myshopifyDomain } currentAppInstallation
  *     { accessScopes { handle } } }.
  * Every answer carries extensions.cost like Shopify's cost-based throttle (a bucket of 2000
@@ -56,17 +58,20 @@
  *
  * GET /__sim/bulk/<N>.jsonl (no token, like Shopify's signed storage URL; 404 until the
  * operation has finished): the operation's result as Shopify writes it, streamed and generated
- * line by line (memory does not grow with N). Per live product, in index order: the product
- * (its scalar fields and featuredImage, no connections), then each variant and each collection
- * as a line with "__parentId":"gid://shopify/Product/<i>". HTML's <, > and & are written as
- * JSON escapes (backslash-u003c, -u003e, -u0026), as Shopify does. The catalog is the one at the
- * time the operation started.
+ * line by line (memory does not grow with N), Content-Type application/jsonl, Content-Length the
+ * fileSize. A FAILED operation's file holds the first half. Per live product, in index order: the
+ * product (its scalar fields and featuredImage, no connections), then each variant and each
+ * collection as a line with "__parentId":"gid://shopify/Product/<i>". HTML's <, > and & are written
+ * as JSON escapes (backslash-u003c, -u003e, -u0026), as Shopify's JSON encoder does. The catalog is
+ * the one at the time the operation started.
  *
  * For tests only (no token):
  *   POST /__sim/mutate {"edit": E, "add": A, "delete": D}: edits E live products (generation
  *     + 1), deletes D others and appends A new ones, picked deterministically spread over the
- *     range (never one product twice in a call, never a deleted one); answers {"edited": [...],
- *     "added": [...], "deleted": [...]} with the product numbers as strings.
+ *     range and rotated from call to call (never one product twice in a call, never a deleted
+ *     one; E is capped at the live products, D at what is left); the added ones are numbered on
+ *     from the highest. Answers {"edited": [...], "added": [...], "deleted": [...]} with the
+ *     product numbers as strings; 400 for a body that is not such an object of counts >= 0.
  *   GET /__sim/calls: {"calls", "throttled", "bulk_operations" (started), "jsonl_bytes" (served),
  *     "mutations", "products" (live)}.
  */
