@@ -4,6 +4,9 @@
 # emulator, applies examples/bundle (every asset kind created), an edited bundle (updates and
 # replaces), a re-plan that is all unchanged, a --prune plan that deletes, and sends a draft
 # campaign. Fails on any violation not in allowlist.tsv, printing each with its request.
+# The plan engine keeps several requests in flight and Prism's log interleaves them, so cadence
+# talks to prism_tap.py, which passes each exchange to Prism and records it with the violations
+# Prism put in that exchange's sl-violations header.
 # CTest sets CADENCE_BIN, CADENCE_SRC and CADENCE_BUILD.
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../e2e/lib.sh"
@@ -14,8 +17,12 @@ trap 'prism_cleanup; cleanup' EXIT
 started=$SECONDS
 prism_start "$SIM" --time-scale "$SCALE" --account "Acme Outdoors" --key "$KEY"
 echo "contract_plan: Prism ready after $((SECONDS - started)) s"
+/usr/bin/python3 "$here/prism_tap.py" "$PRISM_URL" "$tmp/tap.jsonl" >"$tmp/tap.out" 2>"$tmp/tap.err" &
+tap_pid=$!
+tap=$(wait_listening "$tmp/tap.out" "$tap_pid") || { echo "the tap did not start" >&2; cat "$tmp/tap.err" >&2; exit 1; }
+trap 'kill $tap_pid 2>/dev/null; prism_cleanup; cleanup' EXIT
 BASE=$emu # the emulator itself, for its /__sim/ reads
-export CADENCE_KLAVIYO_URL=$PRISM_URL CADENCE_KLAVIYO_RATE_SCALE=$SCALE CADENCE_KLAVIYO_TIMEOUT_MS=20000
+export CADENCE_KLAVIYO_URL=$tap CADENCE_KLAVIYO_RATE_SCALE=$SCALE CADENCE_KLAVIYO_TIMEOUT_MS=20000
 
 setup_tenant
 B="$WORK/bundle"
@@ -97,9 +104,18 @@ run campaign send acme-outdoors vip-preview --confirm "$code"
 expect "campaign send --confirm" 0 "Sent: campaign \"vip-preview\""
 
 # ---- Prism's verdict on every request ----
+# Operations the scenario must have sent (every kind's create, each update and delete path, the
+# bulk catalog jobs and their polling, the send), so that it cannot silently stop covering them.
+required=(upload_image_from_url get_images create_template update_template create_list update_list
+    create_segment update_segment create_form delete_form create_coupon update_coupon delete_coupon
+    create_webhook update_webhook create_campaign update_campaign update_campaign_message
+    assign_template_to_campaign_message create_flow delete_flow create_tag_group create_tag
+    update_tag tag_lists tag_segments tag_campaigns tag_flows bulk_create_catalog_items
+    get_bulk_create_catalog_items_job bulk_update_catalog_items get_bulk_update_catalog_items_job
+    get_catalog_items send_campaign)
 ncalls=$(curl -s "$BASE/__sim/calls" | jq '.calls | length')
-sleep 0.3 # the last response's violation lines follow its "Request received" line
-if /usr/bin/python3 "$here/check_prism_log.py" "$spec" "$here/allowlist.tsv" "$PRISM_LOG" "$ncalls"; then
+if /usr/bin/python3 "$here/check_tap.py" "$spec" "$here/allowlist.tsv" "$tmp/tap.jsonl" "$PRISM_LOG" \
+    "$ncalls" "${required[@]}"; then
     ok
 else
     fail "Prism reported violations (above)"
