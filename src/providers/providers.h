@@ -152,6 +152,27 @@ struct provider_config {
  * scheme://host[:port], or plain http to a host that is not loopback. */
 int provider_config_from_env(enum provider p, struct provider_config *out);
 
+/* True for localhost, 127.x.y.z and ::1: the only hosts plain http may reach. */
+bool provider_host_is_loopback(const char *host);
+
+struct provider_reply {
+    int status;           /* HTTP status */
+    char *body;           /* NUL-terminated, malloc'd (caller frees); NULL when empty */
+    size_t len;           /* bytes in body */
+    bool too_big;         /* the answer was longer than max_reply and was cut */
+    char request_id[128]; /* X-Request-Id, "" when none */
+};
+
+/* One Shopify Admin GraphQL request: POST `body` (a JSON document {"query":..,"variables":..})
+ * to <base>/admin/api/SHOPIFY_API_VERSION/graphql.json with the token, audited write-ahead as
+ * "shopify.call" like provider_verify. `token` is the tidied token; <base> is cfg->base_url or
+ * https://<shop_domain>. At most max_reply bytes of the answer are kept (0 = 1 MiB). CAD_OK when
+ * an answer came, whatever its status (in *out); CAD_ENET when none did; other codes when nothing
+ * was sent. Exactly one attempt: retries are the caller's. */
+int shopify_graphql_call(store *st, const struct provider_config *cfg, const char *tenant_id,
+                         const char *actor, const char *shop_domain, const cad_secret *token,
+                         const char *body, size_t max_reply, struct provider_reply *out);
+
 /* Verifies `secret` (the raw paste: the format check tidies it) for `tenant_id`, auditing the call
  * as `actor`. For Shopify `shop_domain` is the normalised name.myshopify.com (ignored otherwise).
  * cfg NULL = provider_config_from_env(). Returns CAD_OK when verified, otherwise the code matching

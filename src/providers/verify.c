@@ -62,7 +62,7 @@ static const char *env_url_name(enum provider p)
     return "CADENCE_PROVIDER_URL";
 }
 
-static bool host_is_loopback(const char *host)
+bool provider_host_is_loopback(const char *host)
 {
     return strcasecmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0 ||
            strcmp(host, "::1") == 0 || strncmp(host, "127.", 4) == 0;
@@ -89,7 +89,8 @@ static int base_url_check(const char *name, const char *url, char *out, size_t o
         cad_fail(CAD_EINVAL, "%s must be scheme://host[:port] only", name);
         goto out;
     }
-    if (strcmp(scheme, "https") != 0 && !(strcmp(scheme, "http") == 0 && host_is_loopback(host))) {
+    if (strcmp(scheme, "https") != 0 &&
+        !(strcmp(scheme, "http") == 0 && provider_host_is_loopback(host))) {
         cad_fail(CAD_EINVAL, "%s must be https (plain http is allowed only for a loopback address)",
                  name);
         goto out;
@@ -150,7 +151,7 @@ int provider_config_from_env(enum provider p, struct provider_config *out)
 struct reply {
     int status;
     char *body;
-    size_t len;
+    size_t len, max;
     bool too_big;
     char request_id[128];
 };
@@ -159,7 +160,7 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ctx)
 {
     struct reply *r = ctx;
     size_t n = size * nmemb;
-    if (r->len + n > BODY_MAX) {
+    if (r->len + n > r->max) {
         r->too_big = true;
         return 0;
     }
@@ -212,9 +213,10 @@ struct call {
 
 /* Sends one request. CAD_OK when a response came (any status, in *r; the caller frees r->body),
  * CAD_ENET with a message when none did, other codes when nothing was sent. */
-static int provider_call(const struct call *c, struct reply *r)
+static int provider_call(const struct call *c, struct reply *r, size_t max)
 {
     memset(r, 0, sizeof *r);
+    r->max = max ? max : BODY_MAX;
     char url[1024];
     if ((size_t)snprintf(url, sizeof url, "%s%s", c->base, c->path) >= sizeof url)
         return cad_fail(CAD_EINVAL, "the %s address is too long", provider_name(c->p));
@@ -423,6 +425,38 @@ static void judge_scopes(json_t *handles, struct provider_verify_result *out)
     RESULT(out, PROVIDER_VERIFY_OK, "Verified: %s (%s)", out->account_name, out->account_id);
 }
 
+int shopify_graphql_call(store *st, const struct provider_config *cfg, const char *tenant_id,
+                         const char *actor, const char *shop_domain, const cad_secret *token,
+                         const char *body, size_t max_reply, struct provider_reply *out)
+{
+    memset(out, 0, sizeof *out);
+    char host_base[512];
+    if (!cfg->base_url[0] && (size_t)snprintf(host_base, sizeof host_base, "https://%s",
+                                              shop_domain) >= sizeof host_base)
+        return cad_fail(CAD_EINVAL, "the shop domain is too long");
+    struct call c = {.st = st,
+                     .p = PROVIDER_SHOPIFY,
+                     .tenant_id = tenant_id,
+                     .actor = actor,
+                     .method = "POST",
+                     .base = cfg->base_url[0] ? cfg->base_url : host_base,
+                     .path = "/admin/api/" SHOPIFY_API_VERSION "/graphql.json",
+                     .body = body,
+                     .auth_name = "X-Shopify-Access-Token: ",
+                     .secret = token,
+                     .cfg = cfg};
+    struct reply r;
+    int rc = provider_call(&c, &r, max_reply);
+    if (rc != CAD_OK)
+        return rc;
+    out->status = r.status;
+    out->body = r.body;
+    out->len = r.len;
+    out->too_big = r.too_big;
+    snprintf(out->request_id, sizeof out->request_id, "%s", r.request_id);
+    return CAD_OK;
+}
+
 static const char shopify_query[] =
     "{\"query\":\"{ shop { name myshopifyDomain } currentAppInstallation { accessScopes { handle "
     "} } }\"}";
@@ -441,7 +475,7 @@ static void verify_shopify(const struct call *base, const char *shop,
     c.body = shopify_query;
     c.auth_name = "X-Shopify-Access-Token: ";
     struct reply r;
-    int rc = provider_call(&c, &r);
+    int rc = provider_call(&c, &r, 0);
     if (rc == CAD_ENET) {
         RESULT(out, PROVIDER_VERIFY_UNREACHABLE,
                "Shopify could not be reached at %s; this says nothing about the token. Try again "
@@ -487,7 +521,7 @@ static void verify_bearer(const struct call *base, const char *path,
     c.body = NULL;
     c.auth_name = "Authorization: Bearer ";
     struct reply r;
-    int rc = provider_call(&c, &r);
+    int rc = provider_call(&c, &r, 0);
     if (rc == CAD_ENET) {
         RESULT(out, PROVIDER_VERIFY_UNREACHABLE,
                "%s could not be reached; this says nothing about the key. Try again later. (%s)",
