@@ -46,6 +46,12 @@ extern const struct cmd_entry cmd_mail_list_entry, cmd_mail_send_entry;
 extern const struct cmd_entry cmd_plan_create_entry, cmd_plan_show_entry, cmd_plan_list_entry,
     cmd_plan_cancel_entry, cmd_plan_confirm_entry, cmd_plan_apply_entry, cmd_plan_resume_entry;
 extern const struct cmd_entry cmd_campaign_send_entry;
+extern const struct cmd_entry cmd_catalog_sync_entry, cmd_catalog_approve_entry,
+    cmd_catalog_status_entry;
+
+/* Applies a confirmed plan in the foreground with a progress display and prints the outcome
+ * (cmd-plan.c); returns the exit status: 0 done, 3 paused, 4 partial, 1 not applied. */
+int cli_plan_run_apply(struct cli_ctx *ctx, vault *v, const char *id);
 
 /* Runs the command named by argv[1] (and argv[2] for a group); returns the exit status. */
 int cli_dispatch(struct cli_ctx *ctx, int argc, char **argv);

@@ -273,7 +273,7 @@ static void print_progress(void *ctx, const struct plan_progress *p)
     fflush(stdout);
 }
 
-static int run_apply(struct cli_ctx *ctx, vault *v, const char *id)
+int cli_plan_run_apply(struct cli_ctx *ctx, vault *v, const char *id)
 {
     struct progress_state ps = {.tty = isatty(STDOUT_FILENO) != 0};
     struct plan_apply_options o = {.actor = ctx->actor,
@@ -320,7 +320,7 @@ static int cmd_plan_apply_exec(struct cli_ctx *ctx, int argc, char **argv)
     vault *v = cli_vault(ctx);
     if (!v)
         return 1;
-    return run_apply(ctx, v, argv[1]);
+    return cli_plan_run_apply(ctx, v, argv[1]);
 }
 
 const struct cmd_entry cmd_plan_apply_entry = {
@@ -353,7 +353,7 @@ static int cmd_plan_resume_exec(struct cli_ctx *ctx, int argc, char **argv)
     }
     int worst = 0;
     for (int i = 0; i < n; i++) {
-        int rc = run_apply(ctx, v, ids[i]);
+        int rc = cli_plan_run_apply(ctx, v, ids[i]);
         if (rc > worst)
             worst = rc;
         if (rc == 1 || rc == 3)

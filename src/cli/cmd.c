@@ -41,6 +41,9 @@ static const struct cmd_entry *const cmd_table[] = {
     &cmd_plan_apply_entry,
     &cmd_plan_resume_entry,
     &cmd_plan_cancel_entry,
+    &cmd_catalog_sync_entry,
+    &cmd_catalog_approve_entry,
+    &cmd_catalog_status_entry,
     &cmd_campaign_send_entry,
 };
 /* clang-format on */

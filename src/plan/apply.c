@@ -249,20 +249,24 @@ static void on_revoked(struct engine *e, const struct klaviyo_result *res)
         return;
     e->revoked = true;
     snprintf(e->revoke_msg, sizeof e->revoke_msg, "%s", res->message);
-    const char *tenant = e->p.tenant_id;
+    plan_record_revocation(e->st, e->o, e->p.tenant_id, e->p.id);
+}
+
+void plan_record_revocation(store *st, const struct plan_apply_options *o, const char *tenant,
+                            const char *plan_id)
+{
     struct credential_info ci;
     struct tenant t;
-    int rc = credential_info(e->st, tenant, CRED_KLAVIYO, &ci);
+    int rc = credential_info(st, tenant, CRED_KLAVIYO, &ci);
     if (!rc)
-        rc = tenant_get(e->st, tenant, &t);
+        rc = tenant_get(st, tenant, &t);
     if (rc) {
         cad_log(LOG_ERROR, "plan.revoked", "tenant=%s cannot read the tenant: %s", tenant,
                 cad_errmsg());
         return;
     }
     char link[1024] = "";
-    if (e->o && e->o->issue_link &&
-        e->o->issue_link(e->o->ctx, e->st, tenant, link, sizeof link) != CAD_OK)
+    if (o && o->issue_link && o->issue_link(o->ctx, st, tenant, link, sizeof link) != CAD_OK)
         link[0] = '\0';
     if (!link[0]) {
         const char *pub = getenv("CADENCE_PUBLIC_URL");
@@ -270,14 +274,14 @@ static void on_revoked(struct engine *e, const struct klaviyo_result *res)
     }
     char dedupe[160], detail[768];
     snprintf(dedupe, sizeof dedupe, "key-revoked:%s:v%d", tenant, ci.version);
-    if (store_begin(e->st))
+    if (store_begin(st))
         return;
-    rc = credential_set_state(e->st, AUDIT_ACTOR_SYSTEM, tenant, CRED_KLAVIYO, KEY_REVOKED,
+    rc = credential_set_state(st, AUDIT_ACTOR_SYSTEM, tenant, CRED_KLAVIYO, KEY_REVOKED,
                               "key.revoked",
                               "Klaviyo rejected the key twice (a call, then GET /api/accounts); "
                               "the tenant's plans are paused");
     if (!rc)
-        rc = store_exec(e->st,
+        rc = store_exec(st,
                         "UPDATE plan_state SET status = 'paused', detail = $2, updated_ms = $3 "
                         "WHERE status = 'applying' AND plan_id IN (SELECT id FROM plans WHERE "
                         "tenant_id = $1)",
@@ -291,7 +295,7 @@ static void on_revoked(struct engine *e, const struct klaviyo_result *res)
         struct mail_message msg = {0};
         rc = mail_build_key_revoked(t.name, link, &msg);
         if (!rc)
-            rc = mail_queue(e->st, tenant, MAIL_KEY_REVOKED, dedupe, t.email, msg.subject, msg.body,
+            rc = mail_queue(st, tenant, MAIL_KEY_REVOKED, dedupe, t.email, msg.subject, msg.body,
                             &mail_id, &is_new);
         mail_message_free(&msg);
         snprintf(detail, sizeof detail,
@@ -304,20 +308,20 @@ static void on_revoked(struct engine *e, const struct klaviyo_result *res)
                  ci.last4);
     }
     if (!rc)
-        rc = store_exec(e->st,
+        rc = store_exec(st,
                         "INSERT INTO key_revocations (tenant_id, key_version, detected_ms, "
                         "plan_id, mail_id, detail) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT "
                         "(tenant_id, key_version) DO NOTHING",
                         SV_ARGS(SV_TEXT(tenant), SV_INT(ci.version), SV_INT(time_now_ms()),
-                                SV_TEXT(e->p.id), mail_id ? SV_INT(mail_id) : SV_NULL,
+                                SV_TEXT(plan_id), mail_id ? SV_INT(mail_id) : SV_NULL,
                                 SV_TEXT(detail)));
     if (rc) {
-        store_rollback(e->st);
+        store_rollback(st);
         cad_log(LOG_ERROR, "plan.revoked", "tenant=%s cannot record the revocation: %s", tenant,
                 cad_errmsg());
         return;
     }
-    store_commit(e->st);
+    store_commit(st);
 }
 
 /* ---- issuing calls ---- */
@@ -1866,7 +1870,17 @@ int plan_apply(store *st, vault *v, const char *plan_id, const struct plan_apply
     if ((rc = plan_lease_take(st, plan_id, 0, &lease)))
         return rc;
     /* the plan as it is now that no one else runs it (a former holder may have finished it) */
-    rc = apply_leased(st, v, plan_id, o, result, &lease);
+    if (plan_is_catalog(&p)) {
+        rc = plan_row_get(st, plan_id, &p);
+        if (!rc)
+            rc = apply_refuse(&p);
+        if (!rc)
+            rc = plan_check_stale(st, &p);
+        if (!rc)
+            rc = catalog_apply_leased(st, v, &p, o, result, &lease);
+    } else {
+        rc = apply_leased(st, v, plan_id, o, result, &lease);
+    }
     plan_lease_release(st, &lease);
     return rc;
 }

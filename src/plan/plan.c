@@ -116,6 +116,11 @@ int plan_check_stale(store *st, const struct plan_row *p)
     return CAD_OK;
 }
 
+bool plan_is_catalog(const struct plan_row *p)
+{
+    return strncmp(p->bundle_dir, PLAN_CATALOG_SOURCE, strlen(PLAN_CATALOG_SOURCE)) == 0;
+}
+
 int plan_check_bundle(const struct plan_row *p, struct bundle **out)
 {
     struct bundle *b = NULL;
@@ -123,6 +128,8 @@ int plan_check_bundle(const struct plan_row *p, struct bundle **out)
     size_t nerr = 0;
     if (out)
         *out = NULL;
+    if (plan_is_catalog(p)) /* its content is stored with the plan: nothing on disk to change */
+        return CAD_OK;
     int rc = bundle_load(p->bundle_dir, &b, errs, 4, &nerr);
     if (rc) {
         char line[1200] = "";
@@ -458,7 +465,7 @@ void plan_hash(const char *tenant, const char *bundle_hash, bool prune,
     free(buf);
 }
 
-static void step_token(const char *plan_id, const char *hash, int seq, char *out, size_t n)
+void plan_step_token(const char *plan_id, const char *hash, int seq, char *out, size_t n)
 {
     char in[160], h[65];
     snprintf(in, sizeof in, "%s:%d", hash, seq);
@@ -507,7 +514,7 @@ static int store_plan(store *st, const char *actor, const char *id, const char *
         char *deps = json_dumps(steps[i].deps, JSON_COMPACT);
         char *calls = json_dumps(steps[i].calls, JSON_COMPACT);
         char token[128];
-        step_token(id, hash, steps[i].seq, token, sizeof token);
+        plan_step_token(id, hash, steps[i].seq, token, sizeof token);
         if (!deps || !calls)
             rc = cad_fail(CAD_ENOMEM, "out of memory");
         else

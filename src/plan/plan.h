@@ -114,6 +114,53 @@ int plan_paused(store *st, const char *tenant_id, char (*ids)[PLAN_ID_MAX], int 
 int plan_revocation_info(store *st, const char *tenant_id, int64_t *detected_ms, int64_t *mail_id,
                          int *paused_plans);
 
+/* ---- Shopify catalog syncs (catalog_sync.c, catalog_apply.c; docs/catalog.md) ----
+ *
+ * A sync reads the tenant's Shopify catalog (catalog/catalog.h), maps every product, variant and
+ * collection to a Klaviyo catalog item, variant and category, and compares each with what Cadence
+ * last wrote (catalog_objects, by content hash): the plan holds only what changed — creates,
+ * updates, and deletes of what the shop no longer has — with each object stored beside its step.
+ * Unchanged objects are counted, not listed. The plan is confirmed and applied like any other
+ * (plan_confirm, plan_apply: bulk jobs of 100 objects, categories, then items, then variants,
+ * deletes in reverse), unless the tenant has a standing approval for catalog-only syncs.
+ * Memory is bounded by one product and one batch of jobs, whatever the catalog's size. */
+
+#define PLAN_CATALOG_SOURCE "shopify:" /* plans.bundle_dir of a sync: "shopify:<shop domain>" */
+
+struct catalog_sync_options {
+    const char *actor;
+    int read_mode;  /* enum shop_read_mode (catalog/catalog.h); 0 = auto */
+    int64_t ttl_ms; /* 0 = plan_ttl_from_env() */
+};
+
+struct catalog_sync_result {
+    char plan_id[PLAN_ID_MAX]; /* "" when the Klaviyo catalog is already up to date */
+    char shop[128];
+    long products, variants, categories; /* read from the shop */
+    long creates, updates, deletes, unchanged;
+    long queries, throttled_waits; /* Shopify GraphQL requests, and waits for its throttle */
+    long long bytes;
+    int64_t read_ms, plan_ms;
+    /* set when the account already receives a catalog from Klaviyo's own Shopify integration
+     * (or when that could not be checked): a second, custom catalog would duplicate it */
+    char integration_warning[512];
+};
+
+/* Reads the tenant's shop and stores the sync's plan (status planned). CAD_ESTATE without a
+ * usable Shopify token; CAD_EAUTH when Shopify rejects it (the credential is then marked revoked
+ * and the brand emailed). Nothing is stored unless the whole catalog was read. */
+int plan_catalog_sync(store *st, vault *v, const char *tenant_id,
+                      const struct catalog_sync_options *o, struct catalog_sync_result *r);
+
+/* Grants (or, with grant false, withdraws) a tenant's standing approval of catalog-only syncs.
+ * Only an enabled admin may; recorded in the audit log as catalog.approval. */
+int catalog_approval_set(store *st, const char *admin_email, const char *tenant_id, bool grant);
+/* The admin who gave the standing approval ("" when none) and when. */
+int catalog_approval_get(store *st, const char *tenant_id, char by[256], int64_t *at_ms);
+/* Confirms a catalog-sync plan under the tenant's standing approval (CAD_ESTATE when there is
+ * none, or the plan is not a catalog sync). Audited as plan.confirm, naming the approval. */
+int plan_confirm_standing(store *st, const char *plan_id);
+
 /* ---- campaigns: sending is its own confirmation ---- */
 
 struct campaign_send_preview {

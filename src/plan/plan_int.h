@@ -206,4 +206,22 @@ void plan_lease_host(char *out, size_t outsz);
 /* True when (host, pid) is a process of this host that no longer exists (never for this one). */
 bool plan_lease_holder_gone(const char *host, int64_t pid);
 
+/* ---- shared by apply.c and catalog_apply.c ---- */
+
+/* A confirmed revocation of the tenant's Klaviyo key, seen by plan_id's apply: marks the key
+ * revoked, pauses the tenant's running plans, queues one email to the brand (with a fresh
+ * onboarding link from o->issue_link when given) and records it, all in one transaction. */
+void plan_record_revocation(store *st, const struct plan_apply_options *o, const char *tenant_id,
+                            const char *plan_id);
+
+/* Applies a catalog-sync plan (plans.bundle_dir "shopify:..."; catalog_apply.c) whose lease the
+ * caller holds; the same contract as plan_apply. */
+int catalog_apply_leased(store *st, vault *v, const struct plan_row *p,
+                         const struct plan_apply_options *o, struct plan_apply_result *result,
+                         struct plan_lease *lease);
+/* True for a catalog-sync plan. */
+bool plan_is_catalog(const struct plan_row *p);
+/* The write token of a plan's step (what the client's write guard checks). */
+void plan_step_token(const char *plan_id, const char *hash, int seq, char *out, size_t n);
+
 #endif

@@ -1,0 +1,776 @@
+/*
+ * Applying a catalog-sync plan: its steps, in seq order, go to Klaviyo in bulk jobs of up to 100
+ * objects, one (kind, action) group after the other — categories, items, variants, then the
+ * deletes in reverse — because a variant needs its item and an item its categories. Within a
+ * group up to JOBS_INFLIGHT jobs run at once (Klaviyo allows 500 in progress), each created,
+ * polled until complete, and its per-item errors recorded against the steps they name.
+ *
+ * Exactly once: a job's steps are marked `intent` before the job is created and `done` or
+ * `failed` after it completed, with catalog_objects updated in the same transaction. A step found
+ * in `intent` (a crash, an unknown outcome) is looked up first: catalog ids are deterministic
+ * ($custom:::$default:::<external id>), so a create whose object exists is done, a delete whose
+ * object is gone is done, and an update is sent again (it is idempotent). An object cannot be
+ * created twice: Klaviyo refuses a second create of the same id, and such a refusal is resolved
+ * by the same lookup.
+ *
+ * Memory: the steps of the jobs in flight (at most JOBS_INFLIGHT x 100 objects), whatever the
+ * plan's size; steps are read from the store a job at a time.
+ */
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit/audit.h"
+#include "catalog/catalog.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "plan/plan_int.h"
+
+#define JOB_MAX       100
+#define JOBS_INFLIGHT 64
+#define EXT_MAX       64
+#define POLL_ROUNDS   600
+
+enum { K_ITEM, K_VARIANT, K_CATEGORY };
+enum { A_CREATE, A_UPDATE, A_DELETE };
+
+static const char *const kind_names[] = {"catalog-item", "catalog-variant", "catalog-category"};
+static const char *const kind_paths[] = {"item", "variant", "category"};
+static const char *const kind_lists[] = {"/api/catalog-items", "/api/catalog-variants",
+                                         "/api/catalog-categories"};
+static const char *const kind_members[] = {"items", "variants", "categories"};
+static const char *const action_names[] = {"create", "update", "delete"};
+
+/* The groups in the order Klaviyo needs them. */
+static const struct {
+    int kind, action;
+} groups[] = {
+    {K_CATEGORY, A_CREATE}, {K_CATEGORY, A_UPDATE}, {K_ITEM, A_CREATE},
+    {K_ITEM, A_UPDATE},     {K_VARIANT, A_CREATE},  {K_VARIANT, A_UPDATE},
+    {K_VARIANT, A_DELETE},  {K_ITEM, A_DELETE},     {K_CATEGORY, A_DELETE},
+};
+
+enum jstage { J_LOOKUP, J_POST, J_POLL, J_FAILED_LOOKUP, J_END };
+
+struct capply;
+
+struct cjob {
+    struct capply *a;
+    int kind, action, n;
+    int seq[JOB_MAX];
+    char ext[JOB_MAX][EXT_MAX];
+    char hash[JOB_MAX][65];
+    json_t *body[JOB_MAX]; /* NULL for deletes */
+    bool was_intent[JOB_MAX];
+    bool settled[JOB_MAX]; /* outcome known: done or failed */
+    bool failed[JOB_MAX];
+    char *error[JOB_MAX];
+    char token[160];
+    enum jstage stage;
+    char job_id[160];
+    int64_t next_poll_ms;
+    bool waiting;
+    int rounds;
+};
+
+struct capply {
+    store *st;
+    klaviyo_client *c;
+    const struct plan_row *p;
+    const struct plan_apply_options *o;
+    const char *actor;
+    struct plan_lease *lease;
+    struct cjob *jobs[JOBS_INFLIGHT];
+    int njobs;
+    int last_seq; /* the group's steps up to here are in jobs or ended */
+    bool group_done;
+    bool revoked, lease_lost, failed_hard;
+    char stop_msg[1024];
+    int64_t calls, throttled, poll_ms, start_ms;
+    int total, done, failed;
+};
+
+static bool halted(const struct capply *a)
+{
+    return a->revoked || a->lease_lost || a->failed_hard;
+}
+
+static void set_err(char **dst, const char *msg)
+{
+    char *copy = msg ? strdup(msg) : NULL; /* msg may be *dst itself */
+    free(*dst);
+    *dst = copy;
+}
+
+static void job_free(struct cjob *j)
+{
+    for (int i = 0; i < j->n; i++) {
+        json_decref(j->body[i]);
+        free(j->error[i]);
+    }
+    free(j);
+}
+
+/* ---- loading a job's steps ---- */
+
+struct load {
+    struct cjob *j;
+    int kind, action;
+};
+
+static int row_load(void *ctx, const store_row *row)
+{
+    struct load *l = ctx;
+    struct cjob *j = l->j;
+    int i = j->n++;
+    j->seq[i] = (int)store_row_int(row, 0);
+    snprintf(j->ext[i], EXT_MAX, "%s", store_row_text(row, 1));
+    snprintf(j->hash[i], sizeof j->hash[i], "%s", store_row_text(row, 2));
+    j->was_intent[i] = strcmp(store_row_text(row, 3), "intent") == 0;
+    if (i == 0)
+        snprintf(j->token, sizeof j->token, "%s", store_row_text(row, 4));
+    if (!store_row_is_null(row, 5)) {
+        json_error_t je;
+        j->body[i] = json_loads(store_row_text(row, 5), 0, &je);
+        if (!j->body[i])
+            return cad_fail(CAD_ECORRUPT, "plan step %d's stored object is not JSON: %s", j->seq[i],
+                            je.text);
+    }
+    return 0;
+}
+
+/* The next up to 100 unfinished steps of the group after a->last_seq; NULL when none is left. */
+static struct cjob *job_load(struct capply *a, int kind, int action, int *rc)
+{
+    struct cjob *j = calloc(1, sizeof *j);
+    if (!j) {
+        *rc = cad_fail(CAD_ENOMEM, "out of memory");
+        return NULL;
+    }
+    j->a = a;
+    j->kind = kind;
+    j->action = action;
+    struct load l = {j, kind, action};
+    *rc = store_query(a->st,
+                      "SELECT s.seq, s.name, s.content_hash, r.state, s.token, b.body FROM "
+                      "plan_steps s JOIN plan_step_runs r ON r.plan_id = s.plan_id AND r.seq = "
+                      "s.seq LEFT JOIN plan_step_bodies b ON b.plan_id = s.plan_id AND b.seq = "
+                      "s.seq WHERE s.plan_id = $1 AND s.kind = $2 AND s.action = $3 AND s.seq > "
+                      "$4 AND r.state IN ('pending', 'intent') ORDER BY s.seq LIMIT 100",
+                      SV_ARGS(SV_TEXT(a->p->id), SV_TEXT(kind_names[kind]),
+                              SV_TEXT(action_names[action]), SV_INT(a->last_seq)),
+                      row_load, &l);
+    if (*rc || j->n == 0) {
+        job_free(j);
+        return NULL;
+    }
+    a->last_seq = j->seq[j->n - 1];
+    return j;
+}
+
+/* ---- recording ---- */
+
+/* Ends every unsettled step of the job that is settled now, in one transaction with
+ * catalog_objects. */
+static void job_record(struct cjob *j)
+{
+    struct capply *a = j->a;
+    int64_t now = time_now_ms();
+    int rc = store_begin(a->st);
+    for (int i = 0; i < j->n && !rc; i++) {
+        if (!j->settled[i])
+            continue;
+        char rid[300];
+        catalog_klaviyo_id(j->ext[i], rid, sizeof rid);
+        rc = store_exec(a->st,
+                        "UPDATE plan_step_runs SET state = $3, remote_id = $4, result_hash = $5, "
+                        "job_id = $6, error = $7, updated_ms = $8 WHERE plan_id = $1 AND seq = $2",
+                        SV_ARGS(SV_TEXT(a->p->id), SV_INT(j->seq[i]),
+                                SV_TEXT(j->failed[i] ? "failed" : "done"),
+                                j->action == A_DELETE ? SV_NULL : SV_TEXT(rid), SV_TEXT(j->hash[i]),
+                                j->job_id[0] ? SV_TEXT(j->job_id) : SV_NULL,
+                                j->error[i] ? SV_TEXT(j->error[i]) : SV_NULL, SV_INT(now)));
+        if (rc || j->failed[i])
+            continue;
+        if (j->action == A_DELETE) {
+            rc = store_exec(a->st,
+                            "DELETE FROM catalog_objects WHERE tenant_id = $1 AND kind = $2 AND "
+                            "external_id = $3",
+                            SV_ARGS(SV_TEXT(a->p->tenant_id), SV_TEXT(kind_names[j->kind]),
+                                    SV_TEXT(j->ext[i])));
+        } else {
+            char *body = json_dumps(j->body[i], JSON_SORT_KEYS | JSON_COMPACT);
+            rc = body ? store_exec(a->st,
+                                   "INSERT INTO catalog_objects (tenant_id, kind, external_id, "
+                                   "content_hash, body, plan_id, updated_ms) VALUES ($1, $2, $3, "
+                                   "$4, $5, $6, $7) ON CONFLICT (tenant_id, kind, external_id) DO "
+                                   "UPDATE SET content_hash = excluded.content_hash, body = "
+                                   "excluded.body, plan_id = excluded.plan_id, updated_ms = "
+                                   "excluded.updated_ms",
+                                   SV_ARGS(SV_TEXT(a->p->tenant_id), SV_TEXT(kind_names[j->kind]),
+                                           SV_TEXT(j->ext[i]), SV_TEXT(j->hash[i]), SV_TEXT(body),
+                                           SV_TEXT(a->p->id), SV_INT(now)))
+                      : cad_fail(CAD_ENOMEM, "out of memory");
+            free(body);
+        }
+    }
+    if (rc) {
+        store_rollback(a->st);
+        a->failed_hard = true;
+        snprintf(a->stop_msg, sizeof a->stop_msg, "cannot record a bulk job's outcome: %s",
+                 cad_errmsg());
+        return;
+    }
+    store_commit(a->st);
+    for (int i = 0; i < j->n; i++) {
+        if (!j->settled[i])
+            continue;
+        if (j->failed[i])
+            a->failed++;
+        else
+            a->done++;
+    }
+}
+
+static void settle(struct cjob *j, int i, const char *error)
+{
+    j->settled[i] = true;
+    j->failed[i] = error != NULL;
+    set_err(&j->error[i], error);
+}
+
+static bool job_open(const struct cjob *j)
+{
+    for (int i = 0; i < j->n; i++)
+        if (!j->settled[i])
+            return true;
+    return false;
+}
+
+/* ---- calls ---- */
+
+static void job_cb(void *ctx, const struct klaviyo_result *res);
+
+static void job_submit(struct cjob *j, const char *method, const char *target, json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    struct klaviyo_request rq = {.method = method,
+                                 .target = target,
+                                 .body = text,
+                                 .body_len = text ? strlen(text) : 0,
+                                 .write_authorization = strcmp(method, "GET") ? j->token : NULL};
+    j->waiting = true;
+    if (klaviyo_submit(j->a->c, &rq, job_cb, j) != CAD_OK) {
+        j->waiting = false;
+        for (int i = 0; i < j->n; i++)
+            if (!j->settled[i])
+                settle(j, i, cad_errmsg());
+        j->stage = J_END;
+    }
+    free(text);
+}
+
+/* GET the job's objects by id: all unsettled ones, or only the failed ones. */
+static void job_lookup(struct cjob *j, enum jstage stage)
+{
+    const char *ids[JOB_MAX];
+    char idbuf[JOB_MAX][300];
+    size_t n = 0;
+    for (int i = 0; i < j->n; i++) {
+        if (j->settled[i] && !(stage == J_FAILED_LOOKUP && j->failed[i]))
+            continue;
+        catalog_klaviyo_id(j->ext[i], idbuf[n], sizeof idbuf[n]);
+        ids[n] = idbuf[n];
+        n++;
+    }
+    size_t fsz = (size_t)48 * 1024, tsz = (size_t)64 * 1024;
+    char *filter = malloc(fsz), *target = malloc(tsz);
+    int rc = filter && target ? klaviyo_filter_any(filter, fsz, "ids", ids, n) : CAD_ENOMEM;
+    if (!rc) {
+        const char *kv[] = {"filter", filter, "page[size]", "100", NULL};
+        rc = klaviyo_target(target, tsz, kind_lists[j->kind], kv);
+    }
+    j->stage = stage;
+    if (rc) {
+        for (int i = 0; i < j->n; i++)
+            if (!j->settled[i])
+                settle(j, i, cad_errmsg());
+        j->stage = J_END;
+    } else {
+        job_submit(j, "GET", target, NULL);
+    }
+    free(filter);
+    free(target);
+}
+
+/* The bulk job's object for step i. */
+static json_t *job_object(const struct cjob *j, int i)
+{
+    char id[300];
+    catalog_klaviyo_id(j->ext[i], id, sizeof id);
+    const char *type = kind_names[j->kind];
+    if (j->action == A_DELETE)
+        return json_pack("{s:s,s:s}", "type", type, "id", id);
+    json_t *o = json_deep_copy(j->body[i]);
+    if (j->action == A_UPDATE) {
+        json_t *attrs = json_object_get(o, "attributes");
+        json_object_del(attrs, "external_id");
+        json_object_del(attrs, "integration_type");
+        json_object_del(attrs, "catalog_type");
+        if (j->kind == K_VARIANT)
+            json_object_del(o, "relationships"); /* a variant's item never changes */
+        json_object_set_new(o, "id", json_string(id));
+    }
+    return o;
+}
+
+static void job_post(struct cjob *j)
+{
+    struct capply *a = j->a;
+    json_t *data = json_array();
+    int64_t now = time_now_ms();
+    int rc = store_begin(a->st);
+    for (int i = 0; i < j->n && !rc; i++) {
+        if (j->settled[i])
+            continue;
+        rc = store_exec(a->st,
+                        "UPDATE plan_step_runs SET state = 'intent', attempts = attempts + 1, "
+                        "updated_ms = $3 WHERE plan_id = $1 AND seq = $2",
+                        SV_ARGS(SV_TEXT(a->p->id), SV_INT(j->seq[i]), SV_INT(now)));
+        json_array_append_new(data, job_object(j, i));
+    }
+    if (rc) {
+        store_rollback(a->st);
+        json_decref(data);
+        a->failed_hard = true;
+        snprintf(a->stop_msg, sizeof a->stop_msg, "cannot record a bulk job's intent: %s",
+                 cad_errmsg());
+        j->stage = J_END;
+        return;
+    }
+    store_commit(a->st); /* the intent is durable before the job leaves */
+    if (json_array_size(data) == 0) {
+        json_decref(data);
+        j->stage = J_END;
+        return;
+    }
+    char type[96], path[128];
+    snprintf(type, sizeof type, "catalog-%s-bulk-%s-job", kind_paths[j->kind],
+             action_names[j->action]);
+    snprintf(path, sizeof path, "/api/catalog-%s-bulk-%s-jobs", kind_paths[j->kind],
+             action_names[j->action]);
+    json_t *body = json_pack("{s:{s:s,s:{s:{s:o}}}}", "data", "type", type, "attributes",
+                             kind_members[j->kind], "data", data);
+    j->stage = J_POST;
+    job_submit(j, "POST", path, body);
+}
+
+static void job_start(struct cjob *j)
+{
+    for (int i = 0; i < j->n; i++)
+        if (j->was_intent[i] && j->action != A_UPDATE) {
+            job_lookup(j, J_LOOKUP);
+            return;
+        }
+    job_post(j);
+}
+
+/* After a lookup: which objects exist. */
+static void after_lookup(struct cjob *j, const json_t *data, bool only_failed)
+{
+    for (int i = 0; i < j->n; i++) {
+        if (only_failed ? !(j->settled[i] && j->failed[i]) : j->settled[i])
+            continue;
+        char id[300];
+        catalog_klaviyo_id(j->ext[i], id, sizeof id);
+        bool exists = false;
+        size_t k;
+        json_t *o;
+        json_array_foreach((json_t *)data, k, o)
+        {
+            const char *oid = json_string_value(json_object_get(o, "id"));
+            if (oid && strcmp(oid, id) == 0)
+                exists = true;
+        }
+        if (j->action == A_CREATE && exists)
+            settle(j, i, NULL); /* created by an earlier attempt */
+        else if (j->action == A_DELETE && !exists && !only_failed)
+            settle(j, i, NULL); /* already gone */
+    }
+}
+
+static void job_cb(void *ctx, const struct klaviyo_result *res)
+{
+    struct cjob *j = ctx;
+    struct capply *a = j->a;
+    j->waiting = false;
+    a->calls += res->attempts;
+    a->throttled += res->throttled;
+    if (res->outcome == KLAVIYO_OUT_REVOKED) {
+        if (!a->revoked) {
+            a->revoked = true;
+            snprintf(a->stop_msg, sizeof a->stop_msg, "%s", res->message);
+            plan_record_revocation(a->st, a->o, a->p->tenant_id, a->p->id);
+        }
+        j->stage = J_END;
+        return;
+    }
+    if (halted(a)) {
+        j->stage = J_END;
+        return;
+    }
+    const json_t *data = json_object_get(res->doc, "data");
+    char msg[1200];
+    switch (j->stage) {
+    case J_LOOKUP:
+        if (res->outcome != KLAVIYO_OUT_OK) {
+            if (++j->rounds > 6) {
+                snprintf(msg, sizeof msg, "could not look the objects up: %s", res->message);
+                for (int i = 0; i < j->n; i++)
+                    if (!j->settled[i])
+                        settle(j, i, msg);
+                j->stage = J_END;
+                return;
+            }
+            job_lookup(j, J_LOOKUP);
+            return;
+        }
+        after_lookup(j, data, false);
+        if (job_open(j))
+            job_post(j);
+        else
+            j->stage = J_END;
+        return;
+    case J_POST:
+        if (res->outcome == KLAVIYO_OUT_OK) {
+            const char *id = json_string_value(json_object_get(data, "id"));
+            snprintf(j->job_id, sizeof j->job_id, "%s", id ? id : "");
+            j->stage = J_POLL;
+            j->rounds = 0;
+            j->next_poll_ms = time_mono_ms() + a->poll_ms;
+            return;
+        }
+        if (res->outcome == KLAVIYO_OUT_UNKNOWN && ++j->rounds <= 6) {
+            for (int i = 0; i < j->n; i++)
+                j->was_intent[i] = true;
+            if (j->action == A_UPDATE)
+                job_post(j);
+            else
+                job_lookup(j, J_LOOKUP);
+            return;
+        }
+        snprintf(msg, sizeof msg, "Klaviyo refused the bulk %s job: %s", action_names[j->action],
+                 res->message);
+        for (int i = 0; i < j->n; i++)
+            if (!j->settled[i])
+                settle(j, i, msg);
+        j->stage = J_END;
+        return;
+    case J_POLL: {
+        if (res->outcome != KLAVIYO_OUT_OK) {
+            if (++j->rounds > 20) {
+                snprintf(msg, sizeof msg, "could not follow bulk job %s: %s", j->job_id,
+                         res->message);
+                for (int i = 0; i < j->n; i++)
+                    if (!j->settled[i])
+                        settle(j, i, msg);
+                j->stage = J_END;
+                return;
+            }
+            j->next_poll_ms = time_mono_ms() + a->poll_ms * 2;
+            return;
+        }
+        const json_t *attrs = json_object_get(data, "attributes");
+        const char *status = json_string_value(json_object_get(attrs, "status"));
+        if (status && strcmp(status, "cancelled") == 0) {
+            for (int i = 0; i < j->n; i++)
+                if (!j->settled[i])
+                    settle(j, i, "Klaviyo cancelled the bulk job");
+            j->stage = J_END;
+            return;
+        }
+        if (!status || strcmp(status, "complete") != 0) {
+            if (++j->rounds > POLL_ROUNDS) {
+                snprintf(msg, sizeof msg, "bulk job %s did not complete", j->job_id);
+                for (int i = 0; i < j->n; i++)
+                    if (!j->settled[i])
+                        settle(j, i, msg);
+                j->stage = J_END;
+                return;
+            }
+            j->next_poll_ms = time_mono_ms() + a->poll_ms;
+            return;
+        }
+        /* the job's objects, in the order sent: the unsettled steps */
+        int sent[JOB_MAX], ns = 0;
+        for (int i = 0; i < j->n; i++)
+            if (!j->settled[i])
+                sent[ns++] = i;
+        bool bad[JOB_MAX] = {false};
+        char pointer[64];
+        snprintf(pointer, sizeof pointer, "/%s/data/", kind_members[j->kind]);
+        size_t k;
+        json_t *err;
+        bool any = false;
+        json_array_foreach(json_object_get(attrs, "errors"), k, err)
+        {
+            const char *ptr =
+                json_string_value(json_object_get(json_object_get(err, "source"), "pointer"));
+            const char *p = ptr ? strstr(ptr, pointer) : NULL;
+            long idx = p ? strtol(p + strlen(pointer), NULL, 10) : -1;
+            if (idx < 0 || idx >= ns)
+                continue;
+            bad[idx] = any = true;
+            const char *detail = json_string_value(json_object_get(err, "detail"));
+            snprintf(msg, sizeof msg, "Klaviyo rejected the object in bulk job %s: %s", j->job_id,
+                     detail ? detail : "no detail given");
+            set_err(&j->error[sent[idx]], msg);
+        }
+        for (int x = 0; x < ns; x++)
+            if (bad[x])
+                settle(j, sent[x], j->error[sent[x]]);
+            else
+                settle(j, sent[x], NULL);
+        if (any && j->action == A_CREATE) { /* "already exists" is an earlier attempt's work */
+            job_lookup(j, J_FAILED_LOOKUP);
+            return;
+        }
+        j->stage = J_END;
+        return;
+    }
+    case J_FAILED_LOOKUP:
+        if (res->outcome == KLAVIYO_OUT_OK)
+            after_lookup(j, data, true);
+        j->stage = J_END;
+        return;
+    case J_END:
+        return;
+    }
+}
+
+/* ---- the loop ---- */
+
+static void poll_due(struct capply *a)
+{
+    int64_t now = time_mono_ms();
+    for (int i = 0; i < a->njobs && !halted(a); i++) {
+        struct cjob *j = a->jobs[i];
+        if (j->stage != J_POLL || j->waiting || j->next_poll_ms > now)
+            continue;
+        char path[320];
+        snprintf(path, sizeof path, "/api/catalog-%s-bulk-%s-jobs/%s", kind_paths[j->kind],
+                 action_names[j->action], j->job_id);
+        job_submit(j, "GET", path, NULL);
+    }
+}
+
+static void reap(struct capply *a)
+{
+    for (int i = 0; i < a->njobs;) {
+        struct cjob *j = a->jobs[i];
+        if (j->stage != J_END || j->waiting) {
+            i++;
+            continue;
+        }
+        job_record(j);
+        job_free(j);
+        a->jobs[i] = a->jobs[--a->njobs];
+    }
+}
+
+static void progress(struct capply *a, struct plan_progress *p)
+{
+    memset(p, 0, sizeof *p);
+    p->total = a->total;
+    p->done = a->done;
+    p->failed = a->failed;
+    for (int i = 0; i < a->njobs; i++)
+        for (int k = 0; k < a->jobs[i]->n; k++)
+            p->running += !a->jobs[i]->settled[k];
+    p->calls = a->calls;
+    p->throttled = a->throttled;
+    p->elapsed_ms = time_mono_ms() - a->start_ms;
+    p->revoked = a->revoked;
+    int finished = p->done + p->failed;
+    p->eta_ms = finished > 0 && finished < p->total
+                    ? p->elapsed_ms * (p->total - finished) / finished
+                    : (finished == p->total ? 0 : -1);
+}
+
+static int row_counts(void *ctx, const store_row *row)
+{
+    struct capply *a = ctx;
+    const char *state = store_row_text(row, 0);
+    int n = (int)store_row_int(row, 1);
+    a->total += n;
+    if (strcmp(state, "done") == 0)
+        a->done += n;
+    return 0;
+}
+
+static void run_groups(struct capply *a)
+{
+    int64_t last_tick = 0;
+    for (size_t g = 0; g < CAD_ARRAY_LEN(groups) && !halted(a); g++) {
+        a->last_seq = 0;
+        a->group_done = false;
+        while (!halted(a)) {
+            while (!a->group_done && a->njobs < JOBS_INFLIGHT && !halted(a)) {
+                int rc = CAD_OK;
+                struct cjob *j = job_load(a, groups[g].kind, groups[g].action, &rc);
+                if (rc) {
+                    a->failed_hard = true;
+                    snprintf(a->stop_msg, sizeof a->stop_msg, "%s", cad_errmsg());
+                    break;
+                }
+                if (!j) {
+                    a->group_done = true;
+                    break;
+                }
+                a->jobs[a->njobs++] = j;
+                job_start(j);
+            }
+            reap(a);
+            if (a->group_done && a->njobs == 0 && klaviyo_pending(a->c) == 0)
+                break;
+            poll_due(a);
+            if (klaviyo_run(a->c, 50)) {
+                a->failed_hard = true;
+                snprintf(a->stop_msg, sizeof a->stop_msg, "%s", cad_errmsg());
+            }
+            int64_t t = time_mono_ms();
+            if (!a->lease_lost && t - a->lease->renewed_mono_ms >= PLAN_LEASE_RENEW_MS &&
+                plan_lease_renew(a->st, a->lease) == CAD_ESTATE) {
+                a->lease_lost = true;
+                snprintf(a->stop_msg, sizeof a->stop_msg, "%s", cad_errmsg());
+            }
+            if (a->o && a->o->progress && t - last_tick >= 1000) {
+                last_tick = t;
+                struct plan_progress p;
+                progress(a, &p);
+                a->o->progress(a->o->ctx, &p);
+            }
+        }
+    }
+    /* answers already on their way are recorded; nothing new leaves */
+    while (klaviyo_pending(a->c) > 0)
+        if (klaviyo_run(a->c, 50))
+            break;
+    reap(a);
+    for (int i = 0; i < a->njobs; i++)
+        job_free(a->jobs[i]);
+    a->njobs = 0;
+}
+
+int catalog_apply_leased(store *st, vault *v, const struct plan_row *p,
+                         const struct plan_apply_options *o, struct plan_apply_result *result,
+                         struct plan_lease *lease)
+{
+    struct capply a = {.st = st, .p = p, .o = o, .lease = lease};
+    a.actor = o && o->actor ? o->actor : AUDIT_ACTOR_SYSTEM;
+    int rc = plan_client_open(st, v, p->tenant_id, a.actor, &a.c);
+    if (rc)
+        return rc;
+    const struct klaviyo_config *cfg = klaviyo_client_config(a.c);
+    a.poll_ms = (int64_t)(1000.0 / (cfg->rate_scale > 0 ? cfg->rate_scale : 1.0));
+    if (a.poll_ms < 20)
+        a.poll_ms = 20;
+    int64_t now = time_now_ms();
+    rc = store_begin(st);
+    if (!rc)
+        rc = store_exec(st,
+                        "INSERT INTO plan_step_runs (plan_id, seq, state, updated_ms) SELECT "
+                        "plan_id, seq, 'pending', $2 FROM plan_steps WHERE plan_id = $1 ON "
+                        "CONFLICT (plan_id, seq) DO NOTHING",
+                        SV_ARGS(SV_TEXT(p->id), SV_INT(now)));
+    if (!rc)
+        rc = store_exec(st,
+                        "UPDATE plan_state SET status = 'applying', started_ms = "
+                        "COALESCE(started_ms, $2), detail = NULL, updated_ms = $2 WHERE plan_id "
+                        "= $1",
+                        SV_ARGS(SV_TEXT(p->id), SV_INT(now)));
+    if (!rc) {
+        char detail[200];
+        snprintf(detail, sizeof detail, "catalog sync plan %s apply %s", p->id,
+                 strcmp(p->status, "confirmed") == 0 ? "started" : "resumed");
+        struct audit_entry ae = {.tenant_id = p->tenant_id,
+                                 .actor = a.actor,
+                                 .action = "plan.apply",
+                                 .payload_sha256 = p->hash,
+                                 .duration_ms = -1,
+                                 .detail = detail};
+        rc = audit_append(st, &ae, NULL);
+    }
+    if (!rc)
+        rc = store_query(st,
+                         "SELECT state, count(*) FROM plan_step_runs WHERE plan_id = $1 GROUP BY "
+                         "state",
+                         SV_ARGS(SV_TEXT(p->id)), row_counts, &a);
+    if (rc) {
+        store_rollback(st);
+        klaviyo_client_free(a.c);
+        return rc;
+    }
+    store_commit(st);
+    a.start_ms = time_mono_ms();
+    run_groups(&a);
+    klaviyo_client_free(a.c);
+    if (a.lease_lost)
+        return cad_fail(CAD_ESTATE, "%s", a.stop_msg);
+
+    progress(&a, &result->progress);
+    if (o && o->progress)
+        o->progress(o->ctx, &result->progress);
+    const struct plan_progress *pr = &result->progress;
+    const char *status;
+    if (a.revoked || a.failed_hard) {
+        result->outcome = PLAN_OUT_PAUSED;
+        status = "paused";
+        if (a.revoked)
+            snprintf(result->message, sizeof result->message,
+                     "paused: Klaviyo revoked %s's key (%s); %d of %d steps done. The brand has "
+                     "been asked for a new key; once it is verified, run `cadence plan apply %s` "
+                     "to continue",
+                     p->tenant_id, a.stop_msg, pr->done, pr->total, p->id);
+        else
+            snprintf(result->message, sizeof result->message, "paused: %s", a.stop_msg);
+    } else if (pr->done == pr->total) {
+        result->outcome = PLAN_OUT_DONE;
+        status = "done";
+        snprintf(result->message, sizeof result->message, "done: %d steps", pr->total);
+    } else {
+        result->outcome = PLAN_OUT_PARTIAL;
+        status = "partial";
+        snprintf(result->message, sizeof result->message,
+                 "partial: %d done, %d failed (each is listed with Klaviyo's reason by `cadence "
+                 "plan show %s`)",
+                 pr->done, pr->failed, p->id);
+    }
+    int src = store_begin(st);
+    if (!src)
+        src = store_exec(st,
+                         "UPDATE plan_state SET status = $2, detail = $3, finished_ms = $4, "
+                         "updated_ms = $4 WHERE plan_id = $1",
+                         SV_ARGS(SV_TEXT(p->id), SV_TEXT(status), SV_TEXT(result->message),
+                                 SV_INT(time_now_ms())));
+    if (!src) {
+        struct audit_entry ae = {.tenant_id = p->tenant_id,
+                                 .actor = a.actor,
+                                 .action = "plan.apply.end",
+                                 .payload_sha256 = p->hash,
+                                 .duration_ms = pr->elapsed_ms,
+                                 .detail = result->message};
+        src = audit_append(st, &ae, NULL);
+    }
+    if (src)
+        store_rollback(st);
+    else
+        store_commit(st);
+    if (a.failed_hard)
+        return cad_fail(CAD_EIO, "%s", a.stop_msg);
+    return src;
+}
