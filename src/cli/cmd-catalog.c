@@ -261,7 +261,9 @@ static int cmd_catalog_status_exec(struct cli_ctx *ctx, int argc, char **argv)
         const char *k;
         json_t *v;
         json_object_foreach(counts, k, v)
+        {
             printf("  in Klaviyo from Cadence: %lld %s\n", (long long)json_integer_value(v), k);
+        }
         const char *w = json_string_value(json_object_get(doc, "integration_warning"));
         if (w)
             printf("  warning: %s\n", w);
