@@ -19,8 +19,8 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "providers/providers.h"
 #include "plan/plan_int.h"
+#include "providers/providers.h"
 #include "tenant/tenant.h"
 
 #define PRODUCTS_PER_TX 200
@@ -472,9 +472,8 @@ static int store_sync_plan(struct sync *s, const char *actor, int64_t ttl_ms,
                 snprintf(poll, sizeof poll, "get_bulk_%s_%s_job", job_verbs[a],
                          k == 1 ? "variants" : "categories");
                 json_array_append_new(job_calls,
-                                      json_pack("[{s:s,s:s},{s:s,s:s}]", "operation",
-                                                job_op(k, a), "path", path, "operation", poll,
-                                                "path", path));
+                                      json_pack("[{s:s,s:s},{s:s,s:s}]", "operation", job_op(k, a),
+                                                "path", path, "operation", poll, "path", path));
             }
     int64_t est_ms = 0;
     json_t *estimate =

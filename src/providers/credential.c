@@ -29,7 +29,9 @@ enum cred_kind provider_cred_kind(enum provider p)
 
 static const char *provider_label(enum provider p)
 {
-    return p == PROVIDER_SHOPIFY ? "Shopify" : p == PROVIDER_POSTSCRIPT ? "Postscript" : "Attentive";
+    return p == PROVIDER_SHOPIFY      ? "Shopify"
+           : p == PROVIDER_POSTSCRIPT ? "Postscript"
+                                      : "Attentive";
 }
 
 static const char *provider_where(enum provider p)
