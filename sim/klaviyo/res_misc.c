@@ -961,8 +961,8 @@ static json_t *integration_obj(const char *name, const char *category, const cha
         size_t n = 0;
         for (const char *c = name; *c && n + 1 < sizeof k; c++)
             k[n++] = (char)(((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9')) ? *c
-                            : (*c >= 'A' && *c <= 'Z')                            ? *c - 'A' + 'a'
-                                                                                  : '_');
+                            : (*c >= 'A' && *c <= 'Z')                             ? *c - 'A' + 'a'
+                                                                                   : '_');
         k[n] = 0;
     }
     if (strcmp(k, "shopify") == 0) {
@@ -992,8 +992,8 @@ struct sim_obj *metric_add(struct sim_account *a, const char *name, const char *
         struct sim_obj *o = t->items[i];
         json_t *at = json_object_get(o->doc, "attributes");
         const char *n = json_string_value(json_object_get(at, "name"));
-        const char *in = json_string_value(
-            json_object_get(json_object_get(at, "integration"), "name"));
+        const char *in =
+            json_string_value(json_object_get(json_object_get(at, "integration"), "name"));
         if (!o->deleted && n && in && strcmp(n, name) == 0 && strcmp(in, integ_name) == 0) {
             *existed = true;
             return o;
