@@ -33,6 +33,7 @@
 
 #define JOB_MAX       100
 #define JOBS_INFLIGHT 400 /* Klaviyo allows 500 catalog jobs in progress per account */
+#define JOBS_UNSENT   32  /* jobs holding their objects before Klaviyo accepted them */
 #define EXT_MAX       64
 #define POLL_ROUNDS   600
 
@@ -92,6 +93,9 @@ struct capply {
     bool revoked, lease_lost, failed_hard;
     char stop_msg[1024];
     int64_t calls, throttled, poll_ms, start_ms;
+    /* how long after its creation a job is first polled: adjusted to how long jobs take, so most
+     * are polled once (a poll counts against Klaviyo's limits like a create) */
+    int64_t first_poll_ms;
     int total, done, failed;
 };
 
@@ -466,7 +470,7 @@ static void job_cb(void *ctx, const struct klaviyo_result *res)
             }
             j->stage = J_POLL;
             j->rounds = 0;
-            j->next_poll_ms = time_mono_ms() + a->poll_ms;
+            j->next_poll_ms = time_mono_ms() + a->first_poll_ms;
             return;
         }
         if (res->outcome == KLAVIYO_OUT_UNKNOWN && ++j->rounds <= 6) {
@@ -517,9 +521,13 @@ static void job_cb(void *ctx, const struct klaviyo_result *res)
                 j->stage = J_END;
                 return;
             }
-            j->next_poll_ms = time_mono_ms() + a->poll_ms;
+            if (j->rounds == 1 && a->first_poll_ms < 20 * a->poll_ms)
+                a->first_poll_ms += a->poll_ms / 4; /* too early: the next jobs wait longer */
+            j->next_poll_ms = time_mono_ms() + a->poll_ms / 2;
             return;
         }
+        if (j->rounds == 0 && a->first_poll_ms > a->poll_ms / 4)
+            a->first_poll_ms -= a->poll_ms / 16; /* done at the first look: try a little sooner */
         /* the job's objects, in the order sent: the unsettled steps */
         int sent[JOB_MAX], ns = 0;
         for (int i = 0; i < j->n; i++)
@@ -643,6 +651,15 @@ static int row_counts(void *ctx, const store_row *row)
     return 0;
 }
 
+/* Jobs loaded whose POST Klaviyo has not accepted yet (they hold their objects). */
+static int unsent(const struct capply *a)
+{
+    int n = 0;
+    for (int i = 0; i < a->njobs; i++)
+        n += a->jobs[i]->stage < J_POLL;
+    return n;
+}
+
 static void run_groups(struct capply *a)
 {
     int64_t last_tick = 0;
@@ -653,7 +670,8 @@ static void run_groups(struct capply *a)
             /* new jobs: lookups go at once; the rest get their intents in one transaction,
              * then their POSTs */
             int first_new = a->njobs;
-            while (!a->group_done && a->njobs < JOBS_INFLIGHT && !halted(a)) {
+            while (!a->group_done && a->njobs < JOBS_INFLIGHT && unsent(a) < JOBS_UNSENT &&
+                   !halted(a)) {
                 int rc = CAD_OK;
                 struct cjob *j = job_load(a, groups[g].kind, groups[g].action, &rc);
                 if (rc) {
@@ -731,6 +749,7 @@ int catalog_apply_leased(store *st, vault *v, const struct plan_row *p,
     a.poll_ms = (int64_t)(1000.0 / (cfg->rate_scale > 0 ? cfg->rate_scale : 1.0));
     if (a.poll_ms < 20)
         a.poll_ms = 20;
+    a.first_poll_ms = a.poll_ms;
     int64_t now = time_now_ms();
     rc = store_begin(st);
     if (!rc)
