@@ -66,7 +66,10 @@ struct cjob {
     int seq[JOB_MAX];
     char ext[JOB_MAX][EXT_MAX];
     char hash[JOB_MAX][65];
-    json_t *body[JOB_MAX]; /* NULL for deletes */
+    /* the stored objects, until Klaviyo accepted the job: as text for creates (sent as they are),
+     * parsed for updates (some members go); none for deletes */
+    char *text[JOB_MAX];
+    json_t *body[JOB_MAX];
     bool was_intent[JOB_MAX];
     bool settled[JOB_MAX]; /* outcome known: done or failed */
     bool failed[JOB_MAX];
@@ -115,6 +118,7 @@ static void job_free(struct cjob *j)
 {
     for (int i = 0; i < j->n; i++) {
         json_decref(j->body[i]);
+        free(j->text[i]);
         free(j->error[i]);
     }
     free(j);
@@ -140,6 +144,11 @@ static int row_load(void *ctx, const store_row *row)
         snprintf(j->token, sizeof j->token, "%s", store_row_text(row, 4));
     if (!store_row_is_null(row, 5)) {
         json_error_t je;
+        if (l->action == A_CREATE) {
+            if (!(j->text[i] = strdup(store_row_text(row, 5))))
+                return cad_fail(CAD_ENOMEM, "out of memory");
+            return 0;
+        }
         j->body[i] = json_loads(store_row_text(row, 5), 0, &je);
         if (!j->body[i])
             return cad_fail(CAD_ECORRUPT, "plan step %d's stored object is not JSON: %s", j->seq[i],
@@ -252,10 +261,18 @@ static bool job_open(const struct cjob *j)
 
 static void job_cb(void *ctx, const struct klaviyo_result *res);
 
+static void job_submit_text(struct cjob *j, const char *method, const char *target, char *text);
+
 static void job_submit(struct cjob *j, const char *method, const char *target, json_t *body)
 {
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
+    job_submit_text(j, method, target, text);
+}
+
+/* Sends `text` (taken; may be NULL). */
+static void job_submit_text(struct cjob *j, const char *method, const char *target, char *text)
+{
     struct klaviyo_request rq = {.method = method,
                                  .target = target,
                                  .body = text,
@@ -342,6 +359,48 @@ static int job_intents(struct cjob *j, int64_t now)
 /* Creates the bulk job (its intents are durable). */
 static void job_send(struct cjob *j)
 {
+    char type[96], path[128];
+    snprintf(type, sizeof type, "catalog-%s-bulk-%s-job", kind_paths[j->kind],
+             action_names[j->action]);
+    snprintf(path, sizeof path, "/api/catalog-%s-bulk-%s-jobs", kind_paths[j->kind],
+             action_names[j->action]);
+    if (j->action == A_CREATE) { /* the stored create objects are the job's members as they are */
+        size_t len = 256;
+        for (int i = 0; i < j->n; i++)
+            if (!j->settled[i])
+                len += strlen(j->text[i]) + 1;
+        char *text = malloc(len);
+        if (!text) {
+            for (int i = 0; i < j->n; i++)
+                if (!j->settled[i])
+                    settle(j, i, "out of memory");
+            j->stage = J_END;
+            return;
+        }
+        size_t o = (size_t)snprintf(text, len,
+                                    "{\"data\":{\"type\":\"%s\",\"attributes\":{\"%s\":{\"data\":[",
+                                    type, kind_members[j->kind]);
+        bool any = false;
+        for (int i = 0; i < j->n; i++) {
+            if (j->settled[i])
+                continue;
+            if (any)
+                text[o++] = ',';
+            size_t l = strlen(j->text[i]);
+            memcpy(text + o, j->text[i], l);
+            o += l;
+            any = true;
+        }
+        snprintf(text + o, len - o, "]}}}}");
+        if (!any) {
+            free(text);
+            j->stage = J_END;
+            return;
+        }
+        j->stage = J_POST;
+        job_submit_text(j, "POST", path, text);
+        return;
+    }
     json_t *data = json_array();
     for (int i = 0; i < j->n; i++)
         if (!j->settled[i])
@@ -351,11 +410,6 @@ static void job_send(struct cjob *j)
         j->stage = J_END;
         return;
     }
-    char type[96], path[128];
-    snprintf(type, sizeof type, "catalog-%s-bulk-%s-job", kind_paths[j->kind],
-             action_names[j->action]);
-    snprintf(path, sizeof path, "/api/catalog-%s-bulk-%s-jobs", kind_paths[j->kind],
-             action_names[j->action]);
     json_t *body = json_pack("{s:{s:s,s:{s:{s:o}}}}", "data", "type", type, "attributes",
                              kind_members[j->kind], "data", data);
     j->stage = J_POST;
@@ -467,6 +521,8 @@ static void job_cb(void *ctx, const struct klaviyo_result *res)
             for (int i = 0; i < j->n; i++) { /* recorded from plan_step_bodies: not needed */
                 json_decref(j->body[i]);
                 j->body[i] = NULL;
+                free(j->text[i]);
+                j->text[i] = NULL;
             }
             j->stage = J_POLL;
             j->rounds = 0;
