@@ -172,6 +172,8 @@ static int cmd_catalog_approve_exec(struct cli_ctx *ctx, int argc, char **argv)
     }
     if (argc - optind != 1)
         return cli_usage(&cmd_catalog_approve_entry, "give exactly one TENANT");
+    if (!cli_store(ctx))
+        return 1;
     if (catalog_approval_set(ctx->st, op, argv[optind], !revoke) != CAD_OK)
         return cli_fail(revoke ? "the standing approval was not withdrawn"
                                : "no standing approval was given");
@@ -229,6 +231,8 @@ static int cmd_catalog_status_exec(struct cli_ctx *ctx, int argc, char **argv)
     if (argc != 2 && !json)
         return cli_usage(&cmd_catalog_status_entry, "give TENANT, and --json if wanted");
     const char *tenant = argv[1];
+    if (!cli_store(ctx))
+        return 1;
     char by[256];
     int64_t at = 0;
     if (catalog_approval_get(ctx->st, tenant, by, &at) != CAD_OK)
@@ -257,7 +261,9 @@ static int cmd_catalog_status_exec(struct cli_ctx *ctx, int argc, char **argv)
         const char *k;
         json_t *v;
         json_object_foreach(counts, k, v)
+        {
             printf("  in Klaviyo from Cadence: %lld %s\n", (long long)json_integer_value(v), k);
+        }
         const char *w = json_string_value(json_object_get(doc, "integration_warning"));
         if (w)
             printf("  warning: %s\n", w);

@@ -108,6 +108,8 @@ const struct cmd_entry cmd_serve_entry = {
             "Paused plans resume once the tenant's key is verified again (checked every\n"
             "CADENCE_WORKER_SCAN_S seconds, default 5). On SIGTERM, applies in progress get\n"
             "CADENCE_WORKER_STOP_S seconds (default 30) to end; after that the process exits\n"
-            "and they resume at the next start.",
+            "and they resume at the next start. Every CADENCE_CATALOG_SYNC_INTERVAL_S seconds\n"
+            "(default 0: never) the Shopify catalog of each tenant with a standing approval\n"
+            "(`cadence catalog approve`) is synced and the sync's plan applied in the background.",
     .exec = cmd_serve_exec,
 };

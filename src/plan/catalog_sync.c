@@ -19,8 +19,8 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "mail/mail.h"
 #include "plan/plan_int.h"
+#include "providers/providers.h"
 #include "tenant/tenant.h"
 
 #define PRODUCTS_PER_TX 200
@@ -133,8 +133,8 @@ static char *object_diff(const json_t *old, const json_t *neu)
         json_t *keys = json_object();
         const char *k;
         json_t *v;
-        json_object_foreach((json_t *)a, k, v) json_object_set(keys, k, json_true());
-        json_object_foreach((json_t *)b, k, v) json_object_set(keys, k, json_true());
+        json_object_update(keys, (json_t *)a); /* the union of both sides' fields */
+        json_object_update(keys, (json_t *)b);
         json_object_foreach(keys, k, v)
         {
             const json_t *x = json_object_get(a, k), *y = json_object_get(b, k);
@@ -318,47 +318,6 @@ static void cleanup_work(store *st, const char *sync_id)
 
 /* ---- the shop's credential ---- */
 
-/* Shopify rejected the token twice (a call, then a minimal shop query): mark it revoked and ask
- * the brand for a new one, once per token version. */
-static void shopify_revoked(store *st, const char *tenant_id, const struct credential_info *ci)
-{
-    struct tenant t;
-    if (tenant_get(st, tenant_id, &t)) {
-        cad_err_clear();
-        return;
-    }
-    const char *pub = getenv("CADENCE_PUBLIC_URL");
-    char dedupe[160], subject[512], body[2048];
-    snprintf(dedupe, sizeof dedupe, "shopify-revoked:%s:v%d", tenant_id, ci->version);
-    snprintf(subject, sizeof subject, "Cadence can no longer read %s's Shopify catalog", t.name);
-    snprintf(body, sizeof body,
-             "Hello,\n\nShopify rejected the Admin API access token %s gave Cadence for the "
-             "catalog sync (token ending %s): it was revoked or the custom app was uninstalled. "
-             "Nothing was changed in your Klaviyo catalog by the failed sync.\n\nTo keep the "
-             "catalog in sync, create a new token (Shopify admin > Settings > Apps and sales "
-             "channels > Develop apps, with read_products and read_inventory) and enter it in "
-             "Step 4 of your onboarding page: %s/\n\nThe Cadence team\n",
-             t.name, ci->last4, pub && *pub ? pub : "http://localhost:8080");
-    if (store_begin(st))
-        return;
-    int rc = credential_set_state(st, AUDIT_ACTOR_SYSTEM, tenant_id, CRED_SHOPIFY, KEY_REVOKED,
-                                  "key.revoked",
-                                  "Shopify rejected the token twice (a catalog read, then a shop "
-                                  "query); catalog syncs stop until a new token is verified");
-    int64_t id = 0;
-    bool is_new = false;
-    if (!rc && t.email[0] && mail_addr_valid(t.email))
-        rc = mail_queue(st, tenant_id, MAIL_KEY_REVOKED, dedupe, t.email, subject, body, &id,
-                        &is_new);
-    if (rc) {
-        store_rollback(st);
-        cad_log(LOG_ERROR, "catalog.revoked", "tenant=%s cannot record the revocation: %s",
-                tenant_id, cad_errmsg());
-        return;
-    }
-    store_commit(st);
-}
-
 /* Whether the Klaviyo account already receives Shopify data through Klaviyo's own integration
  * (its metrics say so), in r->integration_warning; "" when not. */
 static void check_integration(store *st, vault *v, const char *tenant_id, const char *actor,
@@ -456,7 +415,8 @@ static int row_store(void *ctx, const store_row *row)
     catalog_klaviyo_id(ext, rid, sizeof rid);
     int ki = kind_index(kind), ai = action_index(action);
     snprintf(calls, sizeof calls,
-             "[{\"operation\":\"%s\",\"path\":\"/api/catalog-%s-bulk-%s-jobs\",\"per\":100}]",
+             "[{\"method\":\"POST\",\"operation\":\"%s\",\"path\":\"/api/"
+             "catalog-%s-bulk-%s-jobs\",\"per\":100}]",
              job_op(ki, ai), job_paths[ki], job_verbs[ai]);
     int rc = store_exec(sp->s->st,
                         "INSERT INTO plan_steps (plan_id, seq, kind, name, action, content_hash, "
@@ -500,14 +460,26 @@ static int store_sync_plan(struct sync *s, const char *actor, int64_t ttl_ms,
         return rc;
     int n = sp.seq;
 
-    size_t jobs[3] = {0};
-    for (int k = 0; k < 3; k++)
+    /* Item jobs (and their polls) are counted by plan_estimate itself; variant and category jobs
+     * go in as one job call and one poll each. */
+    json_t *job_calls = json_array();
+    for (int k = 1; k < 3; k++)
         for (int a = 0; a < 3; a++)
-            jobs[a] += (sp.jobs[k][a] + 99) / 100;
-    json_t *no_calls = json_array();
+            for (size_t jn = 0; jn < (sp.jobs[k][a] + 99) / 100; jn++) {
+                char path[128], poll[96];
+                snprintf(path, sizeof path, "/api/catalog-%s-bulk-%s-jobs", job_paths[k],
+                         job_verbs[a]);
+                snprintf(poll, sizeof poll, "get_bulk_%s_%s_job", job_verbs[a],
+                         k == 1 ? "variants" : "categories");
+                json_array_append_new(job_calls,
+                                      json_pack("[{s:s,s:s},{s:s,s:s}]", "operation", job_op(k, a),
+                                                "path", path, "operation", poll, "path", path));
+            }
     int64_t est_ms = 0;
-    json_t *estimate = plan_estimate(no_calls, jobs[0], jobs[1], jobs[2], &est_ms);
-    json_decref(no_calls);
+    json_t *estimate =
+        plan_estimate(job_calls, (sp.jobs[0][0] + 99) / 100, (sp.jobs[0][1] + 99) / 100,
+                      (sp.jobs[0][2] + 99) / 100, &est_ms);
+    json_decref(job_calls);
     char *est = estimate ? json_dumps(estimate, JSON_COMPACT) : NULL;
     json_decref(estimate);
     if (!est)
@@ -667,8 +639,13 @@ int plan_catalog_sync(store *st, vault *v, const char *tenant_id,
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", cad_errmsg());
         cleanup_work(st, s.sync_id);
-        if (rc == CAD_EAUTH)
-            shopify_revoked(st, tenant_id, &ci);
+        if (rc == CAD_EAUTH && ci.state == KEY_VERIFIED &&
+            provider_mark_revoked(st, AUDIT_ACTOR_SYSTEM, tenant_id, PROVIDER_SHOPIFY,
+                                  "Shopify rejected the token twice (a catalog read, then a shop "
+                                  "query); catalog syncs stop until a new token is verified") !=
+                CAD_OK)
+            cad_log(LOG_ERROR, "catalog.revoked", "tenant=%s cannot record the revocation: %s",
+                    tenant_id, cad_errmsg());
         return cad_fail(rc, "reading %s's catalog: %s", r->shop, msg);
     }
     if (s.skipped)

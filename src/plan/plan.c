@@ -408,6 +408,9 @@ json_t *plan_estimate(const json_t *steps_calls, size_t n_catalog_jobs_create,
                      "at least %.0f s under Klaviyo's rate limits (slowest: %s), plus the time "
                      "the calls themselves take",
                      worst, worst_op);
+        else if (nc)
+            snprintf(text, sizeof text,
+                     "within Klaviyo's burst limits: as long as the calls themselves take");
         else
             snprintf(text, sizeof text, "no calls: nothing to change");
     }

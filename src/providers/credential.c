@@ -14,7 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit/audit.h"
 #include "common/err.h"
+#include "common/log.h"
+#include "mail/mail.h"
 #include "providers/providers.h"
 
 enum cred_kind provider_cred_kind(enum provider p)
@@ -22,6 +25,64 @@ enum cred_kind provider_cred_kind(enum provider p)
     return p == PROVIDER_SHOPIFY      ? CRED_SHOPIFY
            : p == PROVIDER_POSTSCRIPT ? CRED_POSTSCRIPT
                                       : CRED_ATTENTIVE;
+}
+
+static const char *provider_label(enum provider p)
+{
+    return p == PROVIDER_SHOPIFY      ? "Shopify"
+           : p == PROVIDER_POSTSCRIPT ? "Postscript"
+                                      : "Attentive";
+}
+
+static const char *provider_where(enum provider p)
+{
+    return p == PROVIDER_SHOPIFY
+               ? "create a new Admin API access token (Shopify admin > Settings > Apps and "
+                 "sales channels > Develop apps, with read_products and read_inventory)"
+           : p == PROVIDER_POSTSCRIPT ? "create a new private API key (it starts sk_) in Postscript"
+                                      : "create a new API key for the custom app in Attentive";
+}
+
+int provider_mark_revoked(store *st, const char *actor, const char *tenant_id, enum provider p,
+                          const char *detail)
+{
+    enum cred_kind kind = provider_cred_kind(p);
+    struct credential_info ci;
+    struct tenant t;
+    int rc = credential_info(st, tenant_id, kind, &ci);
+    if (!rc)
+        rc = tenant_get(st, tenant_id, &t);
+    if (rc)
+        return rc;
+    const char *pub = getenv("CADENCE_PUBLIC_URL");
+    char dedupe[160], subject[512], body[2048];
+    snprintf(dedupe, sizeof dedupe, "%s-revoked:%s:v%d", provider_name(p), tenant_id, ci.version);
+    snprintf(subject, sizeof subject, "%s rejected the key %s gave Cadence", provider_label(p),
+             t.name);
+    snprintf(body, sizeof body,
+             "Hello,\n\n%s rejected the credential %s gave Cadence (ending %s): it was revoked, "
+             "or the app that issued it was removed. Cadence has stopped using it, and nothing "
+             "was changed with it after the rejection.\n\nTo reconnect, %s and enter it in Step 4 "
+             "of your onboarding page: %s/\n\nThe Cadence team\n",
+             provider_label(p), t.name, ci.last4, provider_where(p),
+             pub && *pub ? pub : "http://localhost:8080");
+    if ((rc = store_begin(st)))
+        return rc;
+    rc = credential_set_state(st, actor, tenant_id, kind, KEY_REVOKED, "key.revoked", detail);
+    int64_t id = 0;
+    bool is_new = false;
+    if (!rc && t.email[0] && mail_addr_valid(t.email))
+        rc = mail_queue(st, tenant_id, MAIL_KEY_REVOKED, dedupe, t.email, subject, body, &id,
+                        &is_new);
+    else if (!rc)
+        cad_log(LOG_WARN, "provider.revoked",
+                "tenant=%s provider=%s detail=\"no email address: ask the brand another way\"",
+                tenant_id, provider_name(p));
+    if (rc) {
+        store_rollback(st);
+        return rc;
+    }
+    return store_commit(st);
 }
 
 static int record_failure(store *st, const char *actor, const char *tenant_id, enum cred_kind kind,
@@ -37,8 +98,13 @@ static int record_failure(store *st, const char *actor, const char *tenant_id, e
     char detail[300];
     snprintf(detail, sizeof detail, "%s (HTTP %d)", provider_verify_status_name(r->status),
              r->http_status);
-    if (stored && r->status == PROVIDER_VERIFY_REJECTED &&
-        (cur.state == KEY_VERIFIED || cur.state == KEY_REVOKED))
+    if (stored && r->status == PROVIDER_VERIFY_REJECTED && cur.state == KEY_VERIFIED) {
+        enum provider p = kind == CRED_SHOPIFY      ? PROVIDER_SHOPIFY
+                          : kind == CRED_POSTSCRIPT ? PROVIDER_POSTSCRIPT
+                                                    : PROVIDER_ATTENTIVE;
+        return provider_mark_revoked(st, actor, tenant_id, p, detail); /* and email the brand */
+    }
+    if (stored && r->status == PROVIDER_VERIFY_REJECTED && cur.state == KEY_REVOKED)
         return credential_set_state(st, actor, tenant_id, kind, KEY_REVOKED, "key.revoked", detail);
     if (cur.state == KEY_VERIFIED || (!stored && cur.state == KEY_UNVERIFIED))
         return CAD_OK;

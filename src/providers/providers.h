@@ -220,6 +220,13 @@ int provider_credential_set(store *st, vault *v, const char *actor, const char *
                             enum provider p, const char *shop_domain, const cad_secret *raw,
                             bool verify, struct provider_set_result *out);
 
+/* A credential the provider rejected on use (or on re-verification) after it had worked: marks it
+ * revoked and queues one email to the brand asking for a new one (once per credential version),
+ * in one transaction, audited as key.revoked with `detail`. Cadence stops using it: callers
+ * refuse a revoked credential until a new one is verified. */
+int provider_mark_revoked(store *st, const char *actor, const char *tenant_id, enum provider p,
+                          const char *detail);
+
 /* Verifies the tenant's stored credential (`cadence key verify --kind P`) and records the
  * outcome: verified (account, scopes), revoked (it had worked and is now rejected) or invalid
  * (it never worked); an unreachable or busy provider changes nothing. Returns CAD_OK when

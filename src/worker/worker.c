@@ -62,8 +62,8 @@ struct worker_pool {
     struct job jobs[JOBS_MAX];
     pthread_t *appliers;
     int n_appliers;
-    pthread_t mailer, scanner;
-    bool mailer_up, scanner_up;
+    pthread_t mailer, scanner, cataloger;
+    bool mailer_up, scanner_up, cataloger_up;
 };
 
 const char *worker_job_state_name(enum worker_job_state s)
@@ -89,15 +89,17 @@ static int env_range(const char *name, long def, long lo, long hi, long *out)
 
 int worker_config_from_env(struct worker_config *out, const char *data_dir)
 {
-    long tenants, mail_s, scan_s, stop_s;
+    long tenants, mail_s, scan_s, stop_s, catalog_s;
     int rc;
     memset(out, 0, sizeof *out);
     out->data_dir = data_dir;
     if ((rc = env_range("CADENCE_PLAN_WORKERS", 4, 1, 64, &tenants)) ||
         (rc = env_range("CADENCE_MAIL_INTERVAL_S", 5, 0, 3600, &mail_s)) ||
         (rc = env_range("CADENCE_WORKER_SCAN_S", 5, 1, 3600, &scan_s)) ||
-        (rc = env_range("CADENCE_WORKER_STOP_S", 30, 0, 3600, &stop_s)))
+        (rc = env_range("CADENCE_WORKER_STOP_S", 30, 0, 3600, &stop_s)) ||
+        (rc = env_range("CADENCE_CATALOG_SYNC_INTERVAL_S", 0, 0, 604800, &catalog_s)))
         return rc;
+    out->catalog_interval_ms = catalog_s * 1000;
     out->max_tenants = (int)tenants;
     out->mail_interval_ms = mail_s * 1000;
     out->scan_interval_ms = scan_s * 1000;
@@ -528,6 +530,108 @@ static void *scanner_main(void *arg)
     return NULL;
 }
 
+/* ---- scheduled catalog syncs ---- */
+
+struct approved {
+    char (*ids)[TENANT_ID_MAX];
+    int n, max;
+};
+
+static int row_approved(void *ctx, const store_row *row)
+{
+    struct approved *a = ctx;
+    if (a->n < a->max)
+        snprintf(a->ids[a->n++], TENANT_ID_MAX, "%s", store_row_text(row, 0));
+    return 0;
+}
+
+static int row_held(void *ctx, const store_row *row)
+{
+    (void)row;
+    *(bool *)ctx = true;
+    return 0;
+}
+
+/* One sync of every tenant with a standing approval and a verified Shopify token; a plan that
+ * changes something is confirmed under the approval and queued for the apply threads. The first
+ * sync into an account that Klaviyo's own Shopify integration may feed is left for a person. */
+static void catalog_once(worker_pool *w, struct handles *h)
+{
+    char ids[JOBS_MAX][TENANT_ID_MAX];
+    struct approved a = {ids, 0, JOBS_MAX};
+    if (store_query(h->st,
+                    "SELECT tenant_id FROM catalog_settings WHERE approved_by IS NOT NULL ORDER BY "
+                    "tenant_id",
+                    SV_NONE, row_approved, &a) != CAD_OK) {
+        cad_log(LOG_ERROR, "worker.catalog", "error=\"%s\"", cad_errmsg());
+        return;
+    }
+    for (int i = 0; i < a.n; i++) {
+        struct credential_info ci;
+        if (credential_info(h->st, ids[i], CRED_SHOPIFY, &ci) != CAD_OK ||
+            ci.state != KEY_VERIFIED) {
+            cad_err_clear();
+            continue;
+        }
+        pthread_mutex_lock(&w->mu);
+        bool stop = w->stopping, busy = tenant_busy(w, ids[i]);
+        pthread_mutex_unlock(&w->mu);
+        if (stop)
+            return;
+        if (busy)
+            continue;      /* a plan of the tenant is applying: the next round syncs */
+        bool held = false; /* the last sync's plan still waits for a person */
+        if (store_query(h->st,
+                        "SELECT 1 FROM catalog_settings c JOIN plan_state s ON s.plan_id = "
+                        "c.last_plan_id WHERE c.tenant_id = $1 AND s.status = 'planned'",
+                        SV_ARGS(SV_TEXT(ids[i])), row_held, &held) != CAD_OK ||
+            held) {
+            cad_err_clear();
+            continue;
+        }
+        struct catalog_sync_options o = {.actor = "system:catalog-schedule"};
+        struct catalog_sync_result r;
+        if (plan_catalog_sync(h->st, h->v, ids[i], &o, &r) != CAD_OK) {
+            cad_log(LOG_WARN, "worker.catalog_sync", "tenant=%s error=\"%s\"", ids[i],
+                    cad_errmsg());
+            continue;
+        }
+        cad_log(LOG_INFO, "worker.catalog_sync",
+                "tenant=%s plan=%s creates=%ld updates=%ld deletes=%ld unchanged=%ld", ids[i],
+                r.plan_id[0] ? r.plan_id : "-", r.creates, r.updates, r.deletes, r.unchanged);
+        if (!r.plan_id[0])
+            continue;
+        if (r.integration_warning[0]) {
+            cad_log(LOG_WARN, "worker.catalog_held",
+                    "tenant=%s plan=%s detail=\"not applied under the standing approval: %s\"",
+                    ids[i], r.plan_id, r.integration_warning);
+            continue;
+        }
+        if (plan_confirm_standing(h->st, r.plan_id) != CAD_OK ||
+            worker_queue(w, r.plan_id, ids[i]) != CAD_OK)
+            cad_log(LOG_WARN, "worker.catalog_queue", "plan=%s error=\"%s\"", r.plan_id,
+                    cad_errmsg());
+    }
+}
+
+static void *cataloger_main(void *arg)
+{
+    worker_pool *w = arg;
+    struct handles h = {0};
+    pthread_mutex_lock(&w->mu);
+    while (nap(w, w->cfg.catalog_interval_ms)) {
+        pthread_mutex_unlock(&w->mu);
+        if (handles_open(w, &h, true) == CAD_OK)
+            catalog_once(w, &h);
+        else
+            cad_log(LOG_ERROR, "worker.store", "error=\"%s\"", cad_errmsg());
+        pthread_mutex_lock(&w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    handles_close(&h);
+    return NULL;
+}
+
 /* ---- start and stop ---- */
 
 static void pool_free(worker_pool *w)
@@ -546,6 +650,8 @@ static void join_all(worker_pool *w)
         pthread_join(w->mailer, NULL);
     if (w->scanner_up)
         pthread_join(w->scanner, NULL);
+    if (w->cataloger_up)
+        pthread_join(w->cataloger, NULL);
     for (int i = 0; i < w->n_appliers; i++)
         pthread_join(w->appliers[i], NULL);
 }
@@ -580,6 +686,8 @@ int worker_start(worker_pool **out, const struct worker_config *cfg)
         w->mailer_up = !(err = pthread_create(&w->mailer, NULL, mailer_main, w));
     if (!err)
         w->scanner_up = !(err = pthread_create(&w->scanner, NULL, scanner_main, w));
+    if (!err && cfg->catalog_interval_ms > 0)
+        w->cataloger_up = !(err = pthread_create(&w->cataloger, NULL, cataloger_main, w));
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (err) {
         pthread_mutex_lock(&w->mu);

@@ -40,12 +40,15 @@ struct worker_config {
     int64_t mail_interval_ms; /* between two outbox deliveries; 0 = no outbox loop */
     int64_t scan_interval_ms; /* between two checks for paused plans to resume */
     int64_t stop_wait_ms;     /* how long worker_stop() waits for applies in progress */
+    /* between two scheduled catalog syncs of the tenants with a standing approval; 0 = none */
+    int64_t catalog_interval_ms;
 };
 
 /* Defaults (4 tenants, outbox every 5 s, scan every 5 s, stop wait 30 s), then the environment:
  * CADENCE_PLAN_WORKERS (1..64), CADENCE_MAIL_INTERVAL_S (0..3600, 0 = the outbox is left to
  * `cadence mail send`), CADENCE_WORKER_SCAN_S
- * (1..3600), CADENCE_WORKER_STOP_S (0..3600). CAD_EINVAL naming the variable for a bad value. */
+ * (1..3600), CADENCE_WORKER_STOP_S (0..3600), CADENCE_CATALOG_SYNC_INTERVAL_S (0..604800, default
+ * 0: no scheduled catalog syncs). CAD_EINVAL naming the variable for a bad value. */
 int worker_config_from_env(struct worker_config *out, const char *data_dir);
 
 /* Starts the threads. They block SIGTERM and SIGINT (the server's main thread takes those).
