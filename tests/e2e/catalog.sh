@@ -491,8 +491,12 @@ if curl -s "$K8/__sim/faults" | jq -e 'has("catalog_item_error_rate") and .catal
     nfail=$(printf '%s' "$RUN_OUT" | jq '[.steps[] | select(.state == "failed")] | length')
     noerr=$(printf '%s' "$RUN_OUT" | jq '[.steps[] | select(.state == "failed" and ((.error // "") == ""))] | length')
     [ "$nfail" -gt 0 ] && [ "$noerr" = 0 ] && ok || fail "7: $nfail failed steps, $noerr without an error"
-    first=$(printf '%s' "$RUN_OUT" | jq -r '[.steps[] | select(.state == "failed")][0].name')
-    grep -q "$first" <<<"$APPLY_OUT" && ok || fail "7: the apply output does not list the item errors (e.g. $first): $APPLY_OUT"
+    first=$(printf '%s' "$RUN_OUT" | jq -r '[.steps[] | select(.state == "failed")][0] | "\(.name)\t\(.error)"')
+    fname=${first%%$'\t'*}
+    ferr=${first#*$'\t'}
+    if grep -qF -- "$fname" <<<"$APPLY_OUT" && grep -qF -- "${ferr:0:40}" <<<"$APPLY_OUT"; then ok; else
+        fail "7: the apply output does not list the item errors (e.g. $fname: $ferr): $(head -c 600 <<<"$APPLY_OUT")"
+    fi
 else
     echo "NOTE: part 7 (per-item errors) skipped: cadence-klaviyo-sim has no catalog_item_error_rate fault yet"
 fi
