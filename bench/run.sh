@@ -101,3 +101,4 @@ c3=$(cadence cadence-foreign-0.5 0.5 /tmp)
 echo "bench client.foreign   $c3 (another integration uses half of every window; bound uses the half left)"
 bash "$root/bench/web.sh" "$BUILD" # web: wrk vs nginx, resident memory (bench/web.sh)
 bash "$root/bench/plan.sh" "$BUILD" # plan engine: apply wall / lower bound, 429s; plan computation CPU and memory (bench/plan.sh)
+bash "$root/bench/catalog.sh" "$BUILD" # catalog sync: wall / lower bound, 429s, peak memory at 5,000 vs 50,000 products (bench/catalog.sh)

@@ -10,6 +10,18 @@
  *   GET    /__sim/accounts, POST /__sim/accounts {"name":..}
  *   GET    /__sim/faults, POST /__sim/faults {latency_ms:[a,b], error_rate, ...} (replaces all;
  *                                    --latency-ms applies unless latency_ms is given)
+ *                                    catalog_item_error_rate (0..1): that fraction of the objects
+ *                                    of catalog bulk create/update jobs created while it is set
+ *                                    fail with a per-item error (400 invalid, "'title' is too
+ *                                    long.", or 'name' for categories) and are not written; the
+ *                                    draw hashes --seed, the job id and the index (deterministic)
+ *   POST   /__sim/metrics {account_id?, name, integration?:{name, category, key?, image_url?}}
+ *                                    201 {data: metric resource as GET /api/metrics/{id} renders
+ *                                    it}; 200 with the existing one when the account already has
+ *                                    that name for that integration. account_id defaults to the
+ *                                    first account; integration to {name:"API",category:"API"};
+ *                                    key to the lowercased name. Accounts start with no metrics
+ *                                    (--shopify-integration: Shopify's four)
  *   POST   /__sim/keys/revoke {"key"}, POST /__sim/keys/add {account_id,key,scopes}
  *   POST   /__sim/reset                 objects, jobs, calls, faults, counters and keys back to
  *                                       the command line's state
@@ -163,6 +175,7 @@ static json_t *faults_json(void)
         json_pack("{s:[i,i],s:f,s:f,s:f,s:f}", "latency_ms", f->latency_min, f->latency_max,
                   "error_rate", f->error_rate, "drop_after_create_rate", f->drop_after_create_rate,
                   "html_403_rate", f->html_403_rate, "foreign_usage", f->foreign_usage);
+    json_object_set_new(o, "catalog_item_error_rate", json_real(f->catalog_item_error_rate));
     if (f->revoke_after >= 0)
         json_object_set_new(o, "revoke_key_after",
                             json_pack("{s:s,s:I}", "key_last4", f->revoke_last4, "calls",
@@ -211,7 +224,8 @@ static void post_faults(struct sim_req *r, json_t *body)
     if (!rate_field(body, "error_rate", &f.error_rate) ||
         !rate_field(body, "drop_after_create_rate", &f.drop_after_create_rate) ||
         !rate_field(body, "html_403_rate", &f.html_403_rate) ||
-        !rate_field(body, "foreign_usage", &f.foreign_usage)) {
+        !rate_field(body, "foreign_usage", &f.foreign_usage) ||
+        !rate_field(body, "catalog_item_error_rate", &f.catalog_item_error_rate)) {
         admin_error(r, 400, "rates must be numbers between 0 and 1");
         return;
     }
@@ -238,6 +252,41 @@ static void post_faults(struct sim_req *r, json_t *body)
     reply(r, 200, faults_json());
 }
 
+static const char *opt_str(json_t *o, const char *name, bool *bad)
+{
+    json_t *v = json_object_get(o, name);
+    if (v && (!json_is_string(v) || !*json_string_value(v)))
+        *bad = true;
+    return json_string_value(v);
+}
+
+static void post_metric(struct sim_req *r, json_t *body)
+{
+    const char *acct = json_string_value(json_object_get(body, "account_id"));
+    struct sim_account *a = acct ? sim_account_find(acct) : sim.naccounts ? sim.accounts[0] : NULL;
+    if (!a || (json_object_get(body, "account_id") && !acct)) {
+        admin_error(r, 400, "account_id must name an existing account");
+        return;
+    }
+    bool bad = false;
+    const char *name = opt_str(body, "name", &bad);
+    json_t *in = json_object_get(body, "integration");
+    if (in && !json_is_object(in))
+        bad = true;
+    const char *iname = opt_str(in, "name", &bad), *cat = opt_str(in, "category", &bad);
+    const char *key = opt_str(in, "key", &bad), *img = opt_str(in, "image_url", &bad);
+    if (!name || bad) {
+        admin_error(r, 400,
+                    "name (a non-empty string) is required; integration is an object of "
+                    "non-empty strings name, category, key, image_url");
+        return;
+    }
+    bool existed;
+    struct sim_obj *o =
+        metric_add(a, name, iname ? iname : "API", cat ? cat : "API", key, img, &existed);
+    reply(r, existed ? 200 : 201, json_pack("{s:o}", "data", japi_render(r, o, "/api/metrics")));
+}
+
 static void reset_all(void)
 {
     for (size_t i = 0; i < sim.naccounts; i++) {
@@ -245,6 +294,7 @@ static void reset_all(void)
         sim.accounts[i]->next_image_id = 1;
         sim.accounts[i]->next_action_id = 10000001;
         tags_seed_account(sim.accounts[i]);
+        metrics_seed_account(sim.accounts[i]);
     }
     size_t w = 0;
     for (size_t i = 0; i < sim.nkeys; i++) {
@@ -332,6 +382,8 @@ bool admin_handle(struct sim_req *r)
             sim_key_add(a, key, scopes, false);
             reply(r, 201, json_pack("{s:s,s:s}", "account_id", a->id, "scopes", scopes));
         }
+    } else if (strcmp(p, "/metrics") == 0 && post) {
+        post_metric(r, body);
     } else if (strcmp(p, "/clock") == 0 && get) {
         reply(r, 200,
               json_pack("{s:I,s:f}", "now_ms", (json_int_t)sim_clock_ms(), "time_scale",

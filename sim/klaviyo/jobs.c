@@ -7,6 +7,14 @@
  * queued for QUEUED_MS, processing until DONE_MS, then its writes are applied in one go
  * (objects appear only when the job completes, as with Klaviyo) and it becomes complete with
  * completed_count/failed_count and per-item errors.
+ *
+ * Catalog jobs: 1..100 objects each, 5MB, and at most 500 catalog jobs in progress per account
+ * (the 501st gets a 429 "throttled" with Retry-After; the spec states the limit but not the
+ * status). Every per-item error of all nine kinds points at its object:
+ * /data/attributes/<items|variants|categories>/data/<i>[/attributes/<field>|/relationships/..].
+ * A variant whose item does not exist and an item linked to a missing category fail that
+ * object only (400 invalid). The fault catalog_item_error_rate makes a fraction of the objects
+ * of create/update jobs fail with "'title' is too long." ('name' for categories).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,9 +153,13 @@ static void create_catalog_job(struct sim_req *r)
             return japi_bad(r, "Each object needs an 'id'.", ptr);
         }
     }
-    if (in_progress(r->acct) >= MAX_IN_PROGRESS)
+    if (in_progress(r->acct) >= MAX_IN_PROGRESS) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", (DONE_MS + 999) / 1000);
+        req_add_header(r, "Retry-After", ra);
         return japi_error(r, 429, "throttled", "Too many jobs in progress.",
                           "At most 500 catalog bulk jobs may be in progress.", NULL, NULL);
+    }
     char id[27];
     do
         sim_id_ulid(id);
@@ -157,6 +169,9 @@ static void create_catalog_job(struct sim_req *r)
     json_object_set_new(json_object_get(doc, "attributes"), "errors", json_array());
     json_object_set_new(doc, "relationships", json_pack("{s:{s:[]}}", k.key, "data"));
     json_object_set(japi_priv(doc), "payload", items);
+    if (strcmp(k.action, "delete") != 0 && sim.faults.catalog_item_error_rate > 0)
+        json_object_set_new(japi_priv(doc), "item_error_rate",
+                            json_real(sim.faults.catalog_item_error_rate));
     struct sim_obj *o = store_put(r->acct, doc);
     jobs_track(r->acct, k.job_type, id);
     char prefix[96];
@@ -200,6 +215,20 @@ static void get_catalog_jobs(struct sim_req *r)
     japi_list(r, &spec);
 }
 
+/* A number in [0,1) fixed by --seed, the job id and the object's index (splitmix64 of an FNV-1a
+ * hash), so the catalog_item_error_rate fault picks the same objects on every run. */
+static double item_draw(const char *job_id, size_t i)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const char *c = job_id; *c; c++)
+        h = (h ^ (unsigned char)*c) * 1099511628211ull;
+    uint64_t z = sim.seed ^ h ^ ((uint64_t)(i + 1) * 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return (double)(z >> 11) / (double)(1ull << 53);
+}
+
 static void finish_catalog_job(struct sim_account *a, struct sim_obj *job)
 {
     struct catalog_kind k;
@@ -212,12 +241,22 @@ static void finish_catalog_job(struct sim_account *a, struct sim_obj *job)
     json_t *errors = json_object_get(attrs, "errors");
     json_t *links =
         json_object_get(json_object_get(json_object_get(job->doc, "relationships"), k.key), "data");
+    double fail_rate =
+        json_number_value(json_object_get(json_object_get(job->doc, "_"), "item_error_rate"));
+    const char *field = strcmp(k.res_type, "catalog-category") == 0 ? "name" : "title";
     long done = 0, failed = 0;
     for (size_t i = 0; i < json_array_size(items); i++) {
         struct catalog_err e;
         struct sim_obj *o = NULL;
         json_t *it = json_array_get(items, i);
-        int st = catalog_apply(a, k.res_type, k.action, it, &o, &e);
+        int st;
+        if (fail_rate > 0 && item_draw(job->id, i) < fail_rate) {
+            st = 400;
+            snprintf(e.detail, sizeof e.detail, "'%s' is too long.", field);
+            snprintf(e.pointer, sizeof e.pointer, "/attributes/%s", field);
+        } else {
+            st = catalog_apply(a, k.res_type, k.action, it, &o, &e);
+        }
         if (st == 0) {
             done++;
             const char *id = o ? o->id : json_string_value(json_object_get(it, "id"));

@@ -103,6 +103,7 @@ struct sim_account *sim_account_new(const char *org_name)
     a->next_action_id = 10000001;
     sim.accounts[sim.naccounts++] = a;
     tags_seed_account(a);
+    metrics_seed_account(a);
     return a;
 }
 
@@ -149,7 +150,8 @@ static void usage(FILE *out)
 {
     fputs("usage: cadence-klaviyo-sim --listen 127.0.0.1:PORT [--time-scale N] [--latency-ms "
           "MIN-MAX]\n"
-          "                           [--seed N] [--account \"ORG NAME\" --key pk_... "
+          "                           [--seed N] [--shopify-integration]\n"
+          "                           [--account \"ORG NAME\" --key pk_... "
           "[--scopes all|LIST]] ...\n"
           "\n"
           "A local emulator of Klaviyo's REST API (revision " KLAVIYO_REVISION ") for tests.\n"
@@ -159,7 +161,10 @@ static void usage(FILE *out)
           "                      in emulated seconds (a client pacing against it runs its own\n"
           "                      clock N times faster: CADENCE_KLAVIYO_RATE_SCALE=N)\n"
           "  --latency-ms A-B    add a random delay of A..B ms to every API request\n"
-          "  --seed N            deterministic ids\n"
+          "  --seed N            deterministic ids (and catalog_item_error_rate draws)\n"
+          "  --shopify-integration  every account (also after /__sim/reset) starts with the\n"
+          "                      metrics Klaviyo's Shopify integration creates: Placed Order,\n"
+          "                      Ordered Product, Started Checkout, Fulfilled Order\n"
           "  --public-url URL    base URL written into links (self, next, prev) instead of\n"
           "                      http://127.0.0.1:PORT, for an emulator behind a proxy\n"
           "                      (http://127.0.0.1:PORT2 only; e.g. Prism in contract tests)\n"
@@ -169,7 +174,7 @@ static void usage(FILE *out)
           "On start one line \"listening on http://127.0.0.1:PORT\" is printed to stdout.\n"
           "Admin API (no auth, loopback): GET/DELETE /__sim/calls, GET /__sim/objects?type=T,\n"
           "GET/POST /__sim/faults, POST /__sim/keys/revoke, POST /__sim/keys/add,\n"
-          "GET/POST /__sim/accounts, POST /__sim/reset, GET /__sim/clock.\n",
+          "GET/POST /__sim/accounts, POST /__sim/metrics, POST /__sim/reset, GET /__sim/clock.\n",
           out);
 }
 
@@ -202,15 +207,20 @@ int main(int argc, char **argv)
     const char *public_url = NULL;
     sim.faults.revoke_after = -1;
 
-    /* The seed must be known before accounts mint their ids. */
-    for (int i = 1; i + 1 < argc; i++)
-        if (strcmp(argv[i], "--seed") == 0) {
+    /* The seed must be known before accounts mint their ids, and --shopify-integration
+     * before they are seeded. */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
             seed = strtoull(argv[i + 1], NULL, 10);
             seeded = true;
         }
+        if (strcmp(argv[i], "--shopify-integration") == 0)
+            sim.shopify_integration = true;
+    }
     if (!seeded && random_bytes(&seed, sizeof seed) != 0)
         seed = (uint64_t)time_now_ms();
     sim.rng = seed;
+    sim.seed = seed;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -218,6 +228,8 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         }
+        if (strcmp(a, "--shopify-integration") == 0)
+            continue;
         if (i + 1 >= argc)
             return die_usage("missing value for", a);
         const char *v = argv[++i];

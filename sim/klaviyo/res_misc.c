@@ -1,7 +1,8 @@
 /*
  * Tags and tag groups (with tagging of flows, campaigns, lists and segments from the tag side),
  * coupons and coupon codes, images (from a URL or a data: URI as JSON, or a multipart file
- * upload) and webhooks with their topic catalogue.
+ * upload), webhooks with their topic catalogue, and metrics (read-only in the API; seeded
+ * through POST /__sim/metrics or --shopify-integration).
  *
  * Deterministic ids as Klaviyo mints them: a coupon's id is its external_id, a coupon code's
  * id is "<coupon id>-<unique_code>". A webhook's secret_key is stored but never returned.
@@ -946,7 +947,111 @@ static void get_profiles(struct sim_req *r)
     japi_list(r, &spec);
 }
 
+/* ---- metrics ---- */
+
+/* The integration object of a metric. Klaviyo's Shopify integration has the id 0eMvjm; other
+ * integrations get an id derived from their key, so every metric of one integration shares it. */
+static json_t *integration_obj(const char *name, const char *category, const char *key,
+                               const char *image_url)
+{
+    char k[64], id[8];
+    if (key && *key) {
+        snprintf(k, sizeof k, "%s", key);
+    } else {
+        size_t n = 0;
+        for (const char *c = name; *c && n + 1 < sizeof k; c++)
+            k[n++] = (char)(((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9')) ? *c
+                            : (*c >= 'A' && *c <= 'Z')                             ? *c - 'A' + 'a'
+                                                                                   : '_');
+        k[n] = 0;
+    }
+    if (strcmp(k, "shopify") == 0) {
+        snprintf(id, sizeof id, "0eMvjm");
+    } else {
+        static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        uint64_t h = 1469598103934665603ull;
+        for (const char *c = k; *c; c++)
+            h = (h ^ (unsigned char)*c) * 1099511628211ull;
+        for (int i = 0; i < 6; i++, h /= sizeof al - 1)
+            id[i] = al[h % (sizeof al - 1)];
+        id[6] = 0;
+    }
+    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s}", "object", "integration", "id", id, "key", k,
+                          "name", name, "category", category);
+    if (image_url)
+        json_object_set_new(o, "image_url", json_string(image_url));
+    return o;
+}
+
+struct sim_obj *metric_add(struct sim_account *a, const char *name, const char *integ_name,
+                           const char *category, const char *key, const char *image_url,
+                           bool *existed)
+{
+    struct sim_table *t = store_table(a, "metric");
+    for (size_t i = 0; i < t->n; i++) {
+        struct sim_obj *o = t->items[i];
+        json_t *at = json_object_get(o->doc, "attributes");
+        const char *n = json_string_value(json_object_get(at, "name"));
+        const char *in =
+            json_string_value(json_object_get(json_object_get(at, "integration"), "name"));
+        if (!o->deleted && n && in && strcmp(n, name) == 0 && strcmp(in, integ_name) == 0) {
+            *existed = true;
+            return o;
+        }
+    }
+    *existed = false;
+    char id[8];
+    do
+        sim_id_short(id);
+    while (store_get(a, "metric", id));
+    json_t *doc = japi_new_doc("metric", id);
+    json_t *at = json_object_get(doc, "attributes");
+    json_object_set_new(at, "name", json_string(name));
+    japi_touch(doc, "created", "updated", true);
+    json_object_set_new(at, "integration", integration_obj(integ_name, category, key, image_url));
+    json_object_set_new(japi_priv(doc), "integration.name", json_string(integ_name));
+    json_object_set_new(japi_priv(doc), "integration.category", json_string(category));
+    return store_put(a, doc);
+}
+
+void metrics_seed_account(struct sim_account *a)
+{
+    static const char *const shopify[] = {"Placed Order", "Ordered Product", "Started Checkout",
+                                          "Fulfilled Order"};
+    if (!sim.shopify_integration)
+        return;
+    bool existed;
+    for (size_t i = 0; i < sizeof shopify / sizeof shopify[0]; i++)
+        metric_add(a, shopify[i], "Shopify", "eCommerce", "shopify", NULL, &existed);
+}
+
+static void get_metric(struct sim_req *r)
+{
+    struct sim_obj *o = japi_find(r, "metric", "metric");
+    if (o)
+        japi_reply_obj(r, 200, o, "/api/metrics");
+}
+
+static void get_metrics(struct sim_req *r)
+{
+    static const struct japi_list_spec spec = {
+        .type = "metric",
+        .path_prefix = "/api/metrics",
+        .max_size = 200,
+        .default_size = 200,
+        .filters = "integration.name:equals;integration.category:equals",
+        .paginated = true,
+    };
+    /* No page[size] parameter; at most 200 per page, with a cursor. */
+    if (req_query(r, "page[size]"))
+        return japi_error(r, 400, "invalid", "Invalid input.",
+                          "This endpoint does not accept page[size].", NULL, "page[size]");
+    japi_list(r, &spec);
+}
+
 const struct sim_route res_misc_routes[] = {
+    {"get_metrics", get_metrics},
+    {"get_metric", get_metric},
     {"get_profiles", get_profiles},
     {"create_tag", create_tag},
     {"get_tag", get_tag},

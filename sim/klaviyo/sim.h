@@ -78,6 +78,9 @@ void store_clear(struct sim_account *a);
 struct sim_fault_cfg {
     int latency_min, latency_max;
     double error_rate, drop_after_create_rate, html_403_rate, foreign_usage;
+    /* Fraction of the objects of catalog bulk create/update jobs that fail with a per-item
+     * error; fixed per job when it is created. */
+    double catalog_item_error_rate;
     char revoke_last4[8];
     long revoke_after; /* calls left before revocation, -1 when none */
 };
@@ -107,6 +110,8 @@ struct sim_state {
     double time_scale;
     int64_t start_wall_ms, start_mono_ms;
     uint64_t rng;
+    uint64_t seed;            /* --seed (or a random one): per-item fault draws hash it */
+    bool shopify_integration; /* --shopify-integration: accounts start with Shopify's metrics */
     char base_url[64];
 };
 
@@ -249,7 +254,7 @@ struct sim_route {
 extern const struct sim_route res_core_routes[]; /* accounts, templates, lists, segments, forms */
 extern const struct sim_route res_campaign_routes[]; /* campaigns, messages, send jobs, flows */
 extern const struct sim_route res_catalog_routes[];  /* catalog items, variants, categories */
-extern const struct sim_route res_misc_routes[];     /* tags, coupons, images, webhooks, profiles */
+extern const struct sim_route res_misc_routes[];     /* tags, coupons, images, webhooks, metrics */
 extern const struct sim_route jobs_routes[];         /* catalog bulk and profile import jobs */
 
 /* A copy of a template under a new id; hidden copies (made for campaign messages) stay out of
@@ -272,6 +277,14 @@ void jobs_track(struct sim_account *a, const char *type, const char *id);
 
 /* Creates an account's default tag group (every Klaviyo account has one). */
 void tags_seed_account(struct sim_account *a);
+
+/* A metric named `name` of the integration (integ_name, category; key and image_url may be
+ * NULL: the key is derived from the name), or the one that already exists (*existed). */
+struct sim_obj *metric_add(struct sim_account *a, const char *name, const char *integ_name,
+                           const char *category, const char *key, const char *image_url,
+                           bool *existed);
+/* With --shopify-integration: the metrics Klaviyo's Shopify integration creates. */
+void metrics_seed_account(struct sim_account *a);
 
 /* Advances asynchronous jobs whose time has come (caller holds the lock). */
 void jobs_tick(void);

@@ -336,6 +336,8 @@ int shop_jsonl_take(struct shop_jsonl *j, json_t *o)
 
 static int append(struct shop_jsonl *j, const char *buf, size_t n)
 {
+    if (n == 0)
+        return CAD_OK;
     if (j->len + n > SHOP_LINE_MAX) {
         j->lineno++;
         return fail(j, CAD_EINVAL, "longer than %u bytes", SHOP_LINE_MAX);

@@ -119,17 +119,21 @@ static int cmd_catalog_sync_exec(struct cli_ctx *ctx, int argc, char **argv)
                    r.plan_id, r.plan_id, r.plan_id);
     }
     if (json) {
-        json_t *doc = NULL;
+        json_t *extra = json_pack("{s:o}", "sync", sync_json(&r, approved_by, applied, outcome));
         if (r.plan_id[0]) {
-            if (plan_to_json(ctx->st, r.plan_id, &doc) != CAD_OK)
+            if (plan_print_json(ctx->st, r.plan_id, extra, stdout) != CAD_OK) {
+                json_decref(extra);
                 return cli_fail("cannot show the plan");
+            }
         } else {
-            doc = json_pack("{s:n,s:n,s:s,s:[]}", "id", "hash", "status", "unchanged", "steps");
+            json_t *doc =
+                json_pack("{s:n,s:n,s:s,s:[]}", "id", "hash", "status", "unchanged", "steps");
+            json_object_update(doc, extra);
+            json_dumpf(doc, stdout, JSON_COMPACT | JSON_ENSURE_ASCII);
+            fputc('\n', stdout);
+            json_decref(doc);
         }
-        json_object_set_new(doc, "sync", sync_json(&r, approved_by, applied, outcome));
-        json_dumpf(doc, stdout, JSON_COMPACT | JSON_ENSURE_ASCII);
-        fputc('\n', stdout);
-        json_decref(doc);
+        json_decref(extra);
     }
     return rc;
 }

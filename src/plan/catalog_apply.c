@@ -13,8 +13,10 @@
  * created twice: Klaviyo refuses a second create of the same id, and such a refusal is resolved
  * by the same lookup.
  *
- * Memory: the steps of the jobs in flight (at most JOBS_INFLIGHT x 100 objects), whatever the
- * plan's size; steps are read from the store a job at a time.
+ * Memory: the steps of the jobs in flight (at most JOBS_INFLIGHT x 100, their objects only until
+ * Klaviyo accepted the job), whatever the plan's size; steps are read from the store a job at a
+ * time. Transactions: one for the intents of all jobs a loop pass creates, one for the outcomes
+ * of all jobs that ended since the last pass.
  */
 #include <inttypes.h>
 #include <jansson.h>
@@ -30,7 +32,8 @@
 #include "plan/plan_int.h"
 
 #define JOB_MAX       100
-#define JOBS_INFLIGHT 64
+#define JOBS_INFLIGHT 400 /* Klaviyo allows 500 catalog jobs in progress per account */
+#define JOBS_UNSENT   32  /* jobs holding their objects before Klaviyo accepted them */
 #define EXT_MAX       64
 #define POLL_ROUNDS   600
 
@@ -90,6 +93,9 @@ struct capply {
     bool revoked, lease_lost, failed_hard;
     char stop_msg[1024];
     int64_t calls, throttled, poll_ms, start_ms;
+    /* how long after its creation a job is first polled: adjusted to how long jobs take, so most
+     * are polled once (a poll counts against Klaviyo's limits like a create) */
+    int64_t first_poll_ms;
     int total, done, failed;
 };
 
@@ -173,13 +179,12 @@ static struct cjob *job_load(struct capply *a, int kind, int action, int *rc)
 
 /* ---- recording ---- */
 
-/* Ends every unsettled step of the job that is settled now, in one transaction with
- * catalog_objects. */
-static void job_record(struct cjob *j)
+/* Writes the outcome of every settled step of the job, with catalog_objects, inside the caller's
+ * transaction. */
+static int job_record(struct cjob *j, int64_t now)
 {
     struct capply *a = j->a;
-    int64_t now = time_now_ms();
-    int rc = store_begin(a->st);
+    int rc = CAD_OK;
     for (int i = 0; i < j->n && !rc; i++) {
         if (!j->settled[i])
             continue;
@@ -195,43 +200,36 @@ static void job_record(struct cjob *j)
                                 j->error[i] ? SV_TEXT(j->error[i]) : SV_NULL, SV_INT(now)));
         if (rc || j->failed[i])
             continue;
-        if (j->action == A_DELETE) {
+        if (j->action == A_DELETE)
             rc = store_exec(a->st,
                             "DELETE FROM catalog_objects WHERE tenant_id = $1 AND kind = $2 AND "
                             "external_id = $3",
                             SV_ARGS(SV_TEXT(a->p->tenant_id), SV_TEXT(kind_names[j->kind]),
                                     SV_TEXT(j->ext[i])));
-        } else {
-            char *body = json_dumps(j->body[i], JSON_SORT_KEYS | JSON_COMPACT);
-            rc = body ? store_exec(a->st,
-                                   "INSERT INTO catalog_objects (tenant_id, kind, external_id, "
-                                   "content_hash, body, plan_id, updated_ms) VALUES ($1, $2, $3, "
-                                   "$4, $5, $6, $7) ON CONFLICT (tenant_id, kind, external_id) DO "
-                                   "UPDATE SET content_hash = excluded.content_hash, body = "
-                                   "excluded.body, plan_id = excluded.plan_id, updated_ms = "
-                                   "excluded.updated_ms",
-                                   SV_ARGS(SV_TEXT(a->p->tenant_id), SV_TEXT(kind_names[j->kind]),
-                                           SV_TEXT(j->ext[i]), SV_TEXT(j->hash[i]), SV_TEXT(body),
-                                           SV_TEXT(a->p->id), SV_INT(now)))
-                      : cad_fail(CAD_ENOMEM, "out of memory");
-            free(body);
-        }
+        else
+            rc = store_exec(a->st,
+                            "INSERT INTO catalog_objects (tenant_id, kind, external_id, "
+                            "content_hash, body, plan_id, updated_ms) SELECT $1, $2, $3, $4, "
+                            "b.body, b.plan_id, $6 FROM plan_step_bodies b WHERE b.plan_id = $5 "
+                            "AND b.seq = $7 ON CONFLICT (tenant_id, kind, external_id) DO UPDATE "
+                            "SET content_hash = excluded.content_hash, body = excluded.body, "
+                            "plan_id = excluded.plan_id, updated_ms = excluded.updated_ms",
+                            SV_ARGS(SV_TEXT(a->p->tenant_id), SV_TEXT(kind_names[j->kind]),
+                                    SV_TEXT(j->ext[i]), SV_TEXT(j->hash[i]), SV_TEXT(a->p->id),
+                                    SV_INT(now), SV_INT(j->seq[i])));
     }
-    if (rc) {
-        store_rollback(a->st);
-        a->failed_hard = true;
-        snprintf(a->stop_msg, sizeof a->stop_msg, "cannot record a bulk job's outcome: %s",
-                 cad_errmsg());
-        return;
-    }
-    store_commit(a->st);
+    return rc;
+}
+
+static void job_count(struct cjob *j)
+{
     for (int i = 0; i < j->n; i++) {
         if (!j->settled[i])
             continue;
         if (j->failed[i])
-            a->failed++;
+            j->a->failed++;
         else
-            a->done++;
+            j->a->done++;
     }
 }
 
@@ -328,31 +326,26 @@ static json_t *job_object(const struct cjob *j, int i)
     return o;
 }
 
-static void job_post(struct cjob *j)
+/* Marks the job's unsettled steps `intent`, inside the caller's transaction. */
+static int job_intents(struct cjob *j, int64_t now)
 {
-    struct capply *a = j->a;
+    int rc = CAD_OK;
+    for (int i = 0; i < j->n && !rc; i++)
+        if (!j->settled[i])
+            rc = store_exec(j->a->st,
+                            "UPDATE plan_step_runs SET state = 'intent', attempts = attempts + 1, "
+                            "updated_ms = $3 WHERE plan_id = $1 AND seq = $2",
+                            SV_ARGS(SV_TEXT(j->a->p->id), SV_INT(j->seq[i]), SV_INT(now)));
+    return rc;
+}
+
+/* Creates the bulk job (its intents are durable). */
+static void job_send(struct cjob *j)
+{
     json_t *data = json_array();
-    int64_t now = time_now_ms();
-    int rc = store_begin(a->st);
-    for (int i = 0; i < j->n && !rc; i++) {
-        if (j->settled[i])
-            continue;
-        rc = store_exec(a->st,
-                        "UPDATE plan_step_runs SET state = 'intent', attempts = attempts + 1, "
-                        "updated_ms = $3 WHERE plan_id = $1 AND seq = $2",
-                        SV_ARGS(SV_TEXT(a->p->id), SV_INT(j->seq[i]), SV_INT(now)));
-        json_array_append_new(data, job_object(j, i));
-    }
-    if (rc) {
-        store_rollback(a->st);
-        json_decref(data);
-        a->failed_hard = true;
-        snprintf(a->stop_msg, sizeof a->stop_msg, "cannot record a bulk job's intent: %s",
-                 cad_errmsg());
-        j->stage = J_END;
-        return;
-    }
-    store_commit(a->st); /* the intent is durable before the job leaves */
+    for (int i = 0; i < j->n; i++)
+        if (!j->settled[i])
+            json_array_append_new(data, job_object(j, i));
     if (json_array_size(data) == 0) {
         json_decref(data);
         j->stage = J_END;
@@ -369,14 +362,36 @@ static void job_post(struct cjob *j)
     job_submit(j, "POST", path, body);
 }
 
-static void job_start(struct cjob *j)
+static void hard_stop(struct capply *a, const char *what)
+{
+    a->failed_hard = true;
+    snprintf(a->stop_msg, sizeof a->stop_msg, "%s: %s", what, cad_errmsg());
+}
+
+/* Intents, committed, then the job: for a job whose lookup or unknown outcome came back. */
+static void job_post(struct cjob *j)
+{
+    struct capply *a = j->a;
+    int rc = store_begin(a->st);
+    if (!rc)
+        rc = job_intents(j, time_now_ms());
+    if (rc || (rc = store_commit(a->st))) {
+        store_rollback(a->st);
+        hard_stop(a, "cannot record a bulk job's intent");
+        j->stage = J_END;
+        return;
+    }
+    job_send(j);
+}
+
+/* A job left in doubt by an earlier run starts with a lookup; true when it goes straight to its
+ * POST (its intents are then written by the caller, for many jobs in one transaction). */
+static bool job_needs_lookup(const struct cjob *j)
 {
     for (int i = 0; i < j->n; i++)
-        if (j->was_intent[i] && j->action != A_UPDATE) {
-            job_lookup(j, J_LOOKUP);
-            return;
-        }
-    job_post(j);
+        if (j->was_intent[i] && j->action != A_UPDATE)
+            return true;
+    return false;
 }
 
 /* After a lookup: which objects exist. */
@@ -449,9 +464,13 @@ static void job_cb(void *ctx, const struct klaviyo_result *res)
         if (res->outcome == KLAVIYO_OUT_OK) {
             const char *id = json_string_value(json_object_get(data, "id"));
             snprintf(j->job_id, sizeof j->job_id, "%s", id ? id : "");
+            for (int i = 0; i < j->n; i++) { /* recorded from plan_step_bodies: not needed */
+                json_decref(j->body[i]);
+                j->body[i] = NULL;
+            }
             j->stage = J_POLL;
             j->rounds = 0;
-            j->next_poll_ms = time_mono_ms() + a->poll_ms;
+            j->next_poll_ms = time_mono_ms() + a->first_poll_ms;
             return;
         }
         if (res->outcome == KLAVIYO_OUT_UNKNOWN && ++j->rounds <= 6) {
@@ -502,9 +521,13 @@ static void job_cb(void *ctx, const struct klaviyo_result *res)
                 j->stage = J_END;
                 return;
             }
-            j->next_poll_ms = time_mono_ms() + a->poll_ms;
+            if (j->rounds == 1 && a->first_poll_ms < 20 * a->poll_ms)
+                a->first_poll_ms += a->poll_ms / 4; /* too early: the next jobs wait longer */
+            j->next_poll_ms = time_mono_ms() + a->poll_ms / 2;
             return;
         }
+        if (j->rounds == 0 && a->first_poll_ms > a->poll_ms / 4)
+            a->first_poll_ms -= a->poll_ms / 16; /* done at the first look: try a little sooner */
         /* the job's objects, in the order sent: the unsettled steps */
         int sent[JOB_MAX], ns = 0;
         for (int i = 0; i < j->n; i++)
@@ -568,15 +591,31 @@ static void poll_due(struct capply *a)
     }
 }
 
+/* Records every ended job in one transaction and frees them. */
 static void reap(struct capply *a)
 {
+    bool any = false;
+    for (int i = 0; i < a->njobs && !any; i++)
+        any = a->jobs[i]->stage == J_END && !a->jobs[i]->waiting;
+    if (!any)
+        return;
+    int64_t now = time_now_ms();
+    int rc = store_begin(a->st);
+    for (int i = 0; i < a->njobs && !rc; i++)
+        if (a->jobs[i]->stage == J_END && !a->jobs[i]->waiting)
+            rc = job_record(a->jobs[i], now);
+    if (rc || (rc = store_commit(a->st))) {
+        store_rollback(a->st);
+        hard_stop(a, "cannot record a bulk job's outcome");
+        return; /* the jobs stay: their steps stay `intent` and are looked up on resume */
+    }
     for (int i = 0; i < a->njobs;) {
         struct cjob *j = a->jobs[i];
         if (j->stage != J_END || j->waiting) {
             i++;
             continue;
         }
-        job_record(j);
+        job_count(j);
         job_free(j);
         a->jobs[i] = a->jobs[--a->njobs];
     }
@@ -612,6 +651,15 @@ static int row_counts(void *ctx, const store_row *row)
     return 0;
 }
 
+/* Jobs loaded whose POST Klaviyo has not accepted yet (they hold their objects). */
+static int unsent(const struct capply *a)
+{
+    int n = 0;
+    for (int i = 0; i < a->njobs; i++)
+        n += a->jobs[i]->stage < J_POLL;
+    return n;
+}
+
 static void run_groups(struct capply *a)
 {
     int64_t last_tick = 0;
@@ -619,12 +667,15 @@ static void run_groups(struct capply *a)
         a->last_seq = 0;
         a->group_done = false;
         while (!halted(a)) {
-            while (!a->group_done && a->njobs < JOBS_INFLIGHT && !halted(a)) {
+            /* new jobs: lookups go at once; the rest get their intents in one transaction,
+             * then their POSTs */
+            int first_new = a->njobs;
+            while (!a->group_done && a->njobs < JOBS_INFLIGHT && unsent(a) < JOBS_UNSENT &&
+                   !halted(a)) {
                 int rc = CAD_OK;
                 struct cjob *j = job_load(a, groups[g].kind, groups[g].action, &rc);
                 if (rc) {
-                    a->failed_hard = true;
-                    snprintf(a->stop_msg, sizeof a->stop_msg, "%s", cad_errmsg());
+                    hard_stop(a, "cannot read the plan's steps");
                     break;
                 }
                 if (!j) {
@@ -632,7 +683,26 @@ static void run_groups(struct capply *a)
                     break;
                 }
                 a->jobs[a->njobs++] = j;
-                job_start(j);
+            }
+            if (a->njobs > first_new && !halted(a)) {
+                int64_t now = time_now_ms();
+                int rc = store_begin(a->st);
+                for (int i = first_new; i < a->njobs && !rc; i++)
+                    if (!job_needs_lookup(a->jobs[i]))
+                        rc = job_intents(a->jobs[i], now);
+                if (rc || (rc = store_commit(a->st))) {
+                    store_rollback(a->st);
+                    hard_stop(a, "cannot record bulk jobs' intents");
+                    for (int i = first_new; i < a->njobs; i++)
+                        a->jobs[i]->stage = J_END;
+                } else {
+                    for (int i = first_new; i < a->njobs; i++) {
+                        if (job_needs_lookup(a->jobs[i]))
+                            job_lookup(a->jobs[i], J_LOOKUP);
+                        else
+                            job_send(a->jobs[i]);
+                    }
+                }
             }
             reap(a);
             if (a->group_done && a->njobs == 0 && klaviyo_pending(a->c) == 0)
@@ -679,6 +749,7 @@ int catalog_apply_leased(store *st, vault *v, const struct plan_row *p,
     a.poll_ms = (int64_t)(1000.0 / (cfg->rate_scale > 0 ? cfg->rate_scale : 1.0));
     if (a.poll_ms < 20)
         a.poll_ms = 20;
+    a.first_poll_ms = a.poll_ms;
     int64_t now = time_now_ms();
     rc = store_begin(st);
     if (!rc)

@@ -98,6 +98,7 @@ struct sync {
     struct catalog_sync_result *r;
     struct idset cats;
     EVP_MD_CTX *snapshot; /* over every object read: kind, external id, content hash */
+    bool first;           /* nothing synced before: no object to compare with, nothing to delete */
     int in_tx;            /* products in the open transaction */
     bool tx_open; /* begun at the first product, so nothing is held while Shopify prepares */
     long skipped;
@@ -214,12 +215,13 @@ static int stage(struct sync *s, enum phase ph, const char *kind, json_t *obj)
     EVP_DigestUpdate(s->snapshot, kind, strlen(kind) + 1);
     EVP_DigestUpdate(s->snapshot, ext, strlen(ext) + 1);
     EVP_DigestUpdate(s->snapshot, hash, 64);
-    int rc = store_exec(s->st,
-                        "INSERT INTO catalog_seen (sync_id, kind, external_id) VALUES ($1, $2, $3) "
-                        "ON CONFLICT DO NOTHING",
-                        SV_ARGS(SV_TEXT(s->sync_id), SV_TEXT(kind), SV_TEXT(ext)));
+    int rc = s->first ? CAD_OK
+                      : store_exec(s->st,
+                                   "INSERT INTO catalog_seen (sync_id, kind, external_id) VALUES "
+                                   "($1, $2, $3) ON CONFLICT DO NOTHING",
+                                   SV_ARGS(SV_TEXT(s->sync_id), SV_TEXT(kind), SV_TEXT(ext)));
     struct old_row old = {0};
-    if (!rc)
+    if (!rc && !s->first)
         rc = store_query(s->st,
                          "SELECT content_hash, body FROM catalog_objects WHERE tenant_id = $1 AND "
                          "kind = $2 AND external_id = $3",
@@ -402,39 +404,16 @@ static int row_store(void *ctx, const store_row *row)
     const char *kind = store_row_text(row, 0), *ext = store_row_text(row, 1),
                *action = store_row_text(row, 2), *hash = store_row_text(row, 3);
     sp->seq++;
-    if (!sp->hash) {
-        char line[512];
-        int n =
-            snprintf(line, sizeof line, "%d\t%s\t%s\t%s\t%s\n", sp->seq, kind, ext, action, hash);
-        EVP_DigestUpdate(sp->md, line, (size_t)(n < (int)sizeof line ? n : (int)sizeof line - 1));
-        sp->jobs[kind_index(kind)][action_index(action)]++;
-        return 0;
-    }
-    char token[160], rid[300], calls[256];
-    plan_step_token(sp->plan_id, sp->hash, sp->seq, token, sizeof token);
-    catalog_klaviyo_id(ext, rid, sizeof rid);
-    int ki = kind_index(kind), ai = action_index(action);
-    snprintf(calls, sizeof calls,
-             "[{\"method\":\"POST\",\"operation\":\"%s\",\"path\":\"/api/"
-             "catalog-%s-bulk-%s-jobs\",\"per\":100}]",
-             job_op(ki, ai), job_paths[ki], job_verbs[ai]);
-    int rc = store_exec(sp->s->st,
-                        "INSERT INTO plan_steps (plan_id, seq, kind, name, action, content_hash, "
-                        "remote_id, remote_updated, deps, calls, diff, note, token) VALUES ($1, "
-                        "$2, $3, $4, $5, $6, $7, NULL, '[]', $8, $9, '', $10)",
-                        SV_ARGS(SV_TEXT(sp->plan_id), SV_INT(sp->seq), SV_TEXT(kind), SV_TEXT(ext),
-                                SV_TEXT(action), SV_TEXT(hash), SV_TEXT(rid), SV_TEXT(calls),
-                                SV_TEXT(store_row_text(row, 5)), SV_TEXT(token)));
-    if (!rc && strcmp(action, "delete") != 0)
-        rc = store_exec(
-            sp->s->st, "INSERT INTO plan_step_bodies (plan_id, seq, body) VALUES ($1, $2, $3)",
-            SV_ARGS(SV_TEXT(sp->plan_id), SV_INT(sp->seq), SV_TEXT(store_row_text(row, 4))));
-    return rc;
+    char line[512];
+    int n = snprintf(line, sizeof line, "%d\t%s\t%s\t%s\t%s\n", sp->seq, kind, ext, action, hash);
+    EVP_DigestUpdate(sp->md, line, (size_t)(n < (int)sizeof line ? n : (int)sizeof line - 1));
+    sp->jobs[kind_index(kind)][action_index(action)]++;
+    return 0;
 }
 
-static const char *const STAGE_ORDER =
-    "SELECT kind, external_id, action, content_hash, body, diff FROM catalog_stage WHERE sync_id "
-    "= $1 ORDER BY phase, external_id";
+static const char *const STAGE_ORDER = "SELECT kind, external_id, action, content_hash FROM "
+                                       "catalog_stage WHERE sync_id = $1 ORDER BY phase, "
+                                       "external_id";
 
 static int store_sync_plan(struct sync *s, const char *actor, int64_t ttl_ms,
                            const char *snapshot_hash)
@@ -488,8 +467,6 @@ static int store_sync_plan(struct sync *s, const char *actor, int64_t ttl_ms,
     char source[256];
     snprintf(source, sizeof source, "%s%s", PLAN_CATALOG_SOURCE, s->shop);
     int64_t now = time_now_ms();
-    sp.seq = 0;
-    sp.hash = hash;
     rc = store_begin(s->st);
     if (rc) {
         free(est);
@@ -508,8 +485,28 @@ static int store_sync_plan(struct sync *s, const char *actor, int64_t ttl_ms,
                         "INSERT INTO plan_state (plan_id, status, updated_ms) VALUES ($1, "
                         "'planned', $2)",
                         SV_ARGS(SV_TEXT(s->sync_id), SV_INT(now)));
+    /* The steps and their objects in one statement each, numbered in the order hashed above. A
+     * step's write token names plan, step and hash. */
     if (!rc)
-        rc = store_query(s->st, STAGE_ORDER, SV_ARGS(SV_TEXT(s->sync_id)), row_store, &sp);
+        rc = store_exec(
+            s->st,
+            "INSERT INTO plan_steps (plan_id, seq, kind, name, action, content_hash, remote_id, "
+            "remote_updated, deps, calls, diff, note, token) SELECT $1, rn, kind, external_id, "
+            "action, content_hash, '$custom:::$default:::' || external_id, NULL, '[]', "
+            "'[{\"method\":\"POST\",\"operation\":\"bulk_' || action || '_catalog_' || CASE kind "
+            "WHEN 'catalog-item' THEN 'items' WHEN 'catalog-variant' THEN 'variants' ELSE "
+            "'categories' END || '\",\"path\":\"/api/' || kind || '-bulk-' || action || "
+            "'-jobs\",\"per\":100}]', diff, '', 'plan:' || $1 || ':' || rn || ':' || $2 FROM "
+            "(SELECT ROW_NUMBER() OVER (ORDER BY phase, external_id) AS rn, * FROM catalog_stage "
+            "WHERE sync_id = $1)",
+            SV_ARGS(SV_TEXT(s->sync_id), SV_TEXT(hash)));
+    if (!rc)
+        rc =
+            store_exec(s->st,
+                       "INSERT INTO plan_step_bodies (plan_id, seq, body) SELECT $1, rn, body FROM "
+                       "(SELECT ROW_NUMBER() OVER (ORDER BY phase, external_id) AS rn, action, "
+                       "body FROM catalog_stage WHERE sync_id = $1) WHERE action != 'delete'",
+                       SV_ARGS(SV_TEXT(s->sync_id)));
     if (!rc) {
         char detail[512];
         snprintf(detail, sizeof detail,
@@ -593,7 +590,8 @@ int plan_catalog_sync(store *st, vault *v, const char *tenant_id,
     if (!synced_before)
         check_integration(st, v, tenant_id, actor, r);
 
-    struct sync s = {.st = st, .tenant = tenant_id, .shop = r->shop, .r = r};
+    struct sync s = {
+        .st = st, .tenant = tenant_id, .shop = r->shop, .r = r, .first = !synced_before};
     unsigned char rnd[6];
     char hex[13];
     if ((rc = random_bytes(rnd, sizeof rnd)))

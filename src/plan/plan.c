@@ -839,6 +839,8 @@ static const char *effective_status(const struct plan_row *p)
 struct json_ctx {
     json_t *steps;
     json_t *counts;
+    FILE *stream; /* plan_print_json: each step is printed and dropped */
+    bool any;
 };
 
 static int row_step_json(void *ctx, const store_row *r)
@@ -866,6 +868,13 @@ static int row_step_json(void *ctx, const store_row *r)
     const char *act = store_row_text(r, 3);
     json_object_set_new(j->counts, act,
                         json_integer(json_integer_value(json_object_get(j->counts, act)) + 1));
+    if (j->stream) {
+        fputs(j->any ? "," : "", j->stream);
+        j->any = true;
+        if (json_dumpf(s, j->stream, JSON_COMPACT | JSON_ENSURE_ASCII))
+            return CAD_EIO;
+        json_array_clear(j->steps);
+    }
     return 0;
 }
 
@@ -881,7 +890,7 @@ int plan_to_json(store *st, const char *plan_id, json_t **out)
     int rc = plan_row_get(st, plan_id, &p);
     if (rc)
         return rc;
-    struct json_ctx j = {json_array(), json_object()};
+    struct json_ctx j = {.steps = json_array(), .counts = json_object()};
     rc = store_query(st,
                      "SELECT s.seq, s.kind, s.name, s.action, s.content_hash, s.remote_id, "
                      "s.remote_updated, s.deps, s.calls, s.diff, s.note, r.state, r.remote_id, "
@@ -922,6 +931,60 @@ int plan_to_json(store *st, const char *plan_id, json_t **out)
         json_object_set_new(o, "detail", json_string(detail));
     *out = o;
     return CAD_OK;
+}
+
+int plan_print_json(store *st, const char *plan_id, const json_t *extra, FILE *out)
+{
+    struct plan_row p;
+    int rc = plan_row_get(st, plan_id, &p);
+    if (rc)
+        return rc;
+    json_t *estimate = NULL;
+    rc = store_query(st, "SELECT estimate FROM plans WHERE id = $1", SV_ARGS(SV_TEXT(plan_id)),
+                     row_estimate, &estimate);
+    if (rc < 0)
+        return rc;
+    char created[32], expires[32];
+    time_format_ms(p.created_ms, created, sizeof created);
+    time_format_ms(p.expires_ms, expires, sizeof expires);
+    json_t *head =
+        json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:s,s:s,s:o}", "id", p.id, "hash", p.hash, "status",
+                  effective_status(&p), "tenant", p.tenant_id, "bundle", p.bundle_dir,
+                  "bundle_hash", p.bundle_hash, "prune", p.prune, "created", created, "expires",
+                  expires, "estimate", estimate ? estimate : json_object());
+    if (!head)
+        return cad_fail(CAD_ENOMEM, "out of memory");
+    if (p.confirmed_ms) {
+        char conf[32];
+        time_format_ms(p.confirmed_ms, conf, sizeof conf);
+        json_object_set_new(head, "confirmed_by", json_string(p.confirmed_by));
+        json_object_set_new(head, "confirmed", json_string(conf));
+    }
+    if (extra)
+        json_object_update(head, (json_t *)extra);
+    /* the members above, then "steps" a step at a time, then "counts" */
+    char *text = json_dumps(head, JSON_COMPACT | JSON_ENSURE_ASCII);
+    json_decref(head);
+    if (!text)
+        return cad_fail(CAD_ENOMEM, "out of memory");
+    text[strlen(text) - 1] = '\0';
+    fprintf(out, "%s,\"steps\":[", text);
+    free(text);
+    struct json_ctx j = {json_array(), json_object(), out, false};
+    rc = store_query(st,
+                     "SELECT s.seq, s.kind, s.name, s.action, s.content_hash, s.remote_id, "
+                     "s.remote_updated, s.deps, s.calls, s.diff, s.note, r.state, r.remote_id, "
+                     "r.error FROM plan_steps s LEFT JOIN plan_step_runs r ON r.plan_id = "
+                     "s.plan_id AND r.seq = s.seq WHERE s.plan_id = $1 ORDER BY s.seq",
+                     SV_ARGS(SV_TEXT(plan_id)), row_step_json, &j);
+    char *counts = json_dumps(j.counts, JSON_COMPACT);
+    fprintf(out, "],\"counts\":%s}\n", counts ? counts : "{}");
+    free(counts);
+    json_decref(j.steps);
+    json_decref(j.counts);
+    if (rc < 0)
+        return cad_fail(rc, "cannot print plan %s's steps", plan_id);
+    return ferror(out) ? cad_fail(CAD_EIO, "cannot write the plan") : CAD_OK;
 }
 
 static const char *jstr(const json_t *o, const char *k)

@@ -58,6 +58,9 @@ int plan_create(store *st, vault *v, const char *tenant_id, const char *bundle_d
  * action, remote_id, deps, calls, diff, note, state, error}] (state/error from the last apply).
  * Caller owns *out (json_decref). */
 int plan_to_json(store *st, const char *plan_id, json_t **out);
+/* The same object printed to `out` as it is read, a step at a time (memory does not grow with
+ * the plan), with the members of `extra` (may be NULL) added; "counts" comes last. */
+int plan_print_json(store *st, const char *plan_id, const json_t *extra, FILE *out);
 /* The same, for people. */
 void plan_print_text(const json_t *plan, FILE *out);
 

@@ -112,7 +112,7 @@ check "scoped key can read lists" st 200
 req GET /api/no-such-thing >/dev/null
 check "unknown path -> 404" st 404
 check "404 is a JSON:API error" is_error_doc
-req GET /api/metrics >/dev/null
+req GET /api/events >/dev/null
 check "unimplemented op -> 404" st 404
 check "unimplemented op says so" jqb '.errors[0].detail|test("does not implement")'
 
