@@ -252,6 +252,32 @@ static void on_revoked(struct engine *e, const struct klaviyo_result *res)
     plan_record_revocation(e->st, e->o, e->p.tenant_id, e->p.id);
 }
 
+int plan_record_end(store *st, const struct plan_row *p, const char *actor, const char *status,
+                    const char *message, int64_t elapsed_ms)
+{
+    int rc = store_begin(st);
+    if (!rc)
+        rc = store_exec(
+            st,
+            "UPDATE plan_state SET status = $2, detail = $3, finished_ms = $4, "
+            "updated_ms = $4 WHERE plan_id = $1",
+            SV_ARGS(SV_TEXT(p->id), SV_TEXT(status), SV_TEXT(message), SV_INT(time_now_ms())));
+    if (!rc) {
+        struct audit_entry ae = {.tenant_id = p->tenant_id,
+                                 .actor = actor,
+                                 .action = "plan.apply.end",
+                                 .payload_sha256 = p->hash,
+                                 .duration_ms = elapsed_ms,
+                                 .detail = message};
+        rc = audit_append(st, &ae, NULL);
+    }
+    if (rc) {
+        store_rollback(st);
+        return rc;
+    }
+    return store_commit(st);
+}
+
 void plan_record_revocation(store *st, const struct plan_apply_options *o, const char *tenant,
                             const char *plan_id)
 {
@@ -1793,26 +1819,7 @@ static int apply_leased(store *st, vault *v, const char *plan_id,
                  "failed (each is listed with its reason by `cadence plan show %s`)",
                  p->done, p->failed, p->conflict, p->skipped, plan_id);
     }
-    int src = store_begin(st);
-    if (!src)
-        src = store_exec(st,
-                         "UPDATE plan_state SET status = $2, detail = $3, finished_ms = $4, "
-                         "updated_ms = $4 WHERE plan_id = $1",
-                         SV_ARGS(SV_TEXT(plan_id), SV_TEXT(status), SV_TEXT(result->message),
-                                 SV_INT(time_now_ms())));
-    if (!src) {
-        struct audit_entry ae = {.tenant_id = e.p.tenant_id,
-                                 .actor = e.actor,
-                                 .action = "plan.apply.end",
-                                 .payload_sha256 = e.p.hash,
-                                 .duration_ms = p->elapsed_ms,
-                                 .detail = result->message};
-        src = audit_append(st, &ae, NULL);
-    }
-    if (src)
-        store_rollback(st);
-    else
-        store_commit(st);
+    int src = plan_record_end(st, &e.p, e.actor, status, result->message, p->elapsed_ms);
     engine_free(&e);
     if (rc)
         return rc;

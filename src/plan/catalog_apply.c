@@ -877,26 +877,7 @@ int catalog_apply_leased(store *st, vault *v, const struct plan_row *p,
                  "plan show %s`)",
                  pr->done, pr->failed, p->id);
     }
-    int src = store_begin(st);
-    if (!src)
-        src = store_exec(st,
-                         "UPDATE plan_state SET status = $2, detail = $3, finished_ms = $4, "
-                         "updated_ms = $4 WHERE plan_id = $1",
-                         SV_ARGS(SV_TEXT(p->id), SV_TEXT(status), SV_TEXT(result->message),
-                                 SV_INT(time_now_ms())));
-    if (!src) {
-        struct audit_entry ae = {.tenant_id = p->tenant_id,
-                                 .actor = a.actor,
-                                 .action = "plan.apply.end",
-                                 .payload_sha256 = p->hash,
-                                 .duration_ms = pr->elapsed_ms,
-                                 .detail = result->message};
-        src = audit_append(st, &ae, NULL);
-    }
-    if (src)
-        store_rollback(st);
-    else
-        store_commit(st);
+    int src = plan_record_end(st, p, a.actor, status, result->message, pr->elapsed_ms);
     if (a.failed_hard)
         return cad_fail(CAD_EIO, "%s", a.stop_msg);
     return src;

@@ -799,33 +799,10 @@ int plan_confirm_standing(store *st, const char *plan_id)
         return cad_fail(CAD_ESTATE, "plan %s is %s, not awaiting confirmation", plan_id, p.status);
     if ((rc = plan_check_stale(st, &p)))
         return rc;
-    char who[300];
+    char who[300], detail[512];
     snprintf(who, sizeof who, "standing approval of %s", by);
-    if ((rc = store_begin(st)))
-        return rc;
-    int64_t now = time_now_ms();
-    rc = store_exec(st,
-                    "UPDATE plan_state SET status = 'confirmed', confirmed_by = $2, "
-                    "confirmed_ms = $3, updated_ms = $3 WHERE plan_id = $1 AND status = 'planned'",
-                    SV_ARGS(SV_TEXT(plan_id), SV_TEXT(who), SV_INT(now)));
-    if (!rc && store_changes(st) != 1)
-        rc = cad_fail(CAD_ESTATE, "plan %s changed state while it was being confirmed", plan_id);
-    if (!rc) {
-        char detail[512];
-        snprintf(detail, sizeof detail,
-                 "catalog sync plan %s confirmed (%d steps) under the standing approval %s gave",
-                 plan_id, p.n_steps, by);
-        struct audit_entry e = {.tenant_id = p.tenant_id,
-                                .actor = AUDIT_ACTOR_SYSTEM,
-                                .action = "plan.confirm",
-                                .payload_sha256 = p.hash,
-                                .duration_ms = -1,
-                                .detail = detail};
-        rc = audit_append(st, &e, NULL);
-    }
-    if (rc) {
-        store_rollback(st);
-        return rc;
-    }
-    return store_commit(st);
+    snprintf(detail, sizeof detail,
+             "catalog sync plan %s confirmed (%d steps) under the standing approval %s gave",
+             plan_id, p.n_steps, by);
+    return plan_record_confirm(st, &p, who, AUDIT_ACTOR_SYSTEM, detail);
 }

@@ -1208,23 +1208,30 @@ int plan_confirm(store *st, const char *operator_email, const char *plan_id, con
         return rc;
     if ((rc = plan_check_bundle(&p, NULL)))
         return rc;
-    if ((rc = store_begin(st)))
+    char detail[256];
+    snprintf(detail, sizeof detail, "plan %s confirmed (%d steps, bundle %.16s…)", plan_id,
+             p.n_steps, p.bundle_hash);
+    return plan_record_confirm(st, &p, operator_email, operator_email, detail);
+}
+
+int plan_record_confirm(store *st, const struct plan_row *p, const char *confirmed_by,
+                        const char *actor, const char *detail)
+{
+    int rc = store_begin(st);
+    if (rc)
         return rc;
     int64_t now = time_now_ms();
     rc = store_exec(st,
                     "UPDATE plan_state SET status = 'confirmed', confirmed_by = $2, "
                     "confirmed_ms = $3, updated_ms = $3 WHERE plan_id = $1 AND status = 'planned'",
-                    SV_ARGS(SV_TEXT(plan_id), SV_TEXT(operator_email), SV_INT(now)));
+                    SV_ARGS(SV_TEXT(p->id), SV_TEXT(confirmed_by), SV_INT(now)));
     if (!rc && store_changes(st) != 1)
-        rc = cad_fail(CAD_ESTATE, "plan %s changed state while it was being confirmed", plan_id);
+        rc = cad_fail(CAD_ESTATE, "plan %s changed state while it was being confirmed", p->id);
     if (!rc) {
-        char detail[256];
-        snprintf(detail, sizeof detail, "plan %s confirmed (%d steps, bundle %.16s…)", plan_id,
-                 p.n_steps, p.bundle_hash);
-        struct audit_entry e = {.tenant_id = p.tenant_id,
-                                .actor = operator_email,
+        struct audit_entry e = {.tenant_id = p->tenant_id,
+                                .actor = actor,
                                 .action = "plan.confirm",
-                                .payload_sha256 = p.hash,
+                                .payload_sha256 = p->hash,
                                 .duration_ms = -1,
                                 .detail = detail};
         rc = audit_append(st, &e, NULL);

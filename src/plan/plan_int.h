@@ -214,6 +214,15 @@ bool plan_lease_holder_gone(const char *host, int64_t pid);
 void plan_record_revocation(store *st, const struct plan_apply_options *o, const char *tenant_id,
                             const char *plan_id);
 
+/* An apply's end: the plan's status and message, and plan.apply.end in the audit log, in one
+ * transaction. */
+int plan_record_end(store *st, const struct plan_row *p, const char *actor, const char *status,
+                    const char *message, int64_t elapsed_ms);
+/* A confirmation: plan_state confirmed by `confirmed_by` (only from planned), and plan.confirm
+ * by `actor` with `detail` in the audit log, in one transaction. */
+int plan_record_confirm(store *st, const struct plan_row *p, const char *confirmed_by,
+                        const char *actor, const char *detail);
+
 /* Applies a catalog-sync plan (plans.bundle_dir "shopify:..."; catalog_apply.c) whose lease the
  * caller holds; the same contract as plan_apply. */
 int catalog_apply_leased(store *st, vault *v, const struct plan_row *p,
