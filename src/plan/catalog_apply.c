@@ -429,7 +429,9 @@ static void job_post(struct cjob *j)
     int rc = store_begin(a->st);
     if (!rc)
         rc = job_intents(j, time_now_ms());
-    if (rc || (rc = store_commit(a->st))) {
+    if (!rc)
+        rc = store_commit(a->st);
+    if (rc) {
         store_rollback(a->st);
         hard_stop(a, "cannot record a bulk job's intent");
         j->stage = J_END;
@@ -465,10 +467,9 @@ static void after_lookup(struct cjob *j, const json_t *data, bool only_failed)
             if (oid && strcmp(oid, id) == 0)
                 exists = true;
         }
-        if (j->action == A_CREATE && exists)
-            settle(j, i, NULL); /* created by an earlier attempt */
-        else if (j->action == A_DELETE && !exists && !only_failed)
-            settle(j, i, NULL); /* already gone */
+        /* created by an earlier attempt, or already gone */
+        if ((j->action == A_CREATE && exists) || (j->action == A_DELETE && !exists && !only_failed))
+            settle(j, i, NULL);
     }
 }
 
@@ -660,7 +661,9 @@ static void reap(struct capply *a)
     for (int i = 0; i < a->njobs && !rc; i++)
         if (a->jobs[i]->stage == J_END && !a->jobs[i]->waiting)
             rc = job_record(a->jobs[i], now);
-    if (rc || (rc = store_commit(a->st))) {
+    if (!rc)
+        rc = store_commit(a->st);
+    if (rc) {
         store_rollback(a->st);
         hard_stop(a, "cannot record a bulk job's outcome");
         return; /* the jobs stay: their steps stay `intent` and are looked up on resume */
@@ -746,7 +749,9 @@ static void run_groups(struct capply *a)
                 for (int i = first_new; i < a->njobs && !rc; i++)
                     if (!job_needs_lookup(a->jobs[i]))
                         rc = job_intents(a->jobs[i], now);
-                if (rc || (rc = store_commit(a->st))) {
+                if (!rc)
+                    rc = store_commit(a->st);
+                if (rc) {
                     store_rollback(a->st);
                     hard_stop(a, "cannot record bulk jobs' intents");
                     for (int i = first_new; i < a->njobs; i++)
@@ -796,6 +801,7 @@ int catalog_apply_leased(store *st, vault *v, const struct plan_row *p,
                          const struct plan_apply_options *o, struct plan_apply_result *result,
                          struct plan_lease *lease)
 {
+    bool resumed = strcmp(p->status, "confirmed") != 0;
     struct capply a = {.st = st, .p = p, .o = o, .lease = lease};
     a.actor = o && o->actor ? o->actor : AUDIT_ACTOR_SYSTEM;
     int rc = plan_client_open(st, v, p->tenant_id, a.actor, &a.c);
@@ -823,7 +829,7 @@ int catalog_apply_leased(store *st, vault *v, const struct plan_row *p,
     if (!rc) {
         char detail[200];
         snprintf(detail, sizeof detail, "catalog sync plan %s apply %s", p->id,
-                 strcmp(p->status, "confirmed") == 0 ? "started" : "resumed");
+                 resumed ? "resumed" : "started");
         struct audit_entry ae = {.tenant_id = p->tenant_id,
                                  .actor = a.actor,
                                  .action = "plan.apply",
