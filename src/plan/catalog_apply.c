@@ -77,7 +77,7 @@ struct cjob {
     char token[160];
     enum jstage stage;
     char job_id[160];
-    int64_t next_poll_ms;
+    int64_t next_poll_ms, accepted_ms;
     bool waiting;
     int rounds;
 };
@@ -96,9 +96,10 @@ struct capply {
     bool revoked, lease_lost, failed_hard;
     char stop_msg[1024];
     int64_t calls, throttled, poll_ms, start_ms;
-    /* how long after its creation a job is first polled: adjusted to how long jobs take, so most
-     * are polled once (a poll counts against Klaviyo's limits like a create) */
-    int64_t first_poll_ms;
+    /* How long after Klaviyo accepted it a job is first polled, so most jobs are polled once (a
+     * poll counts against Klaviyo's limits like a create): a little more than the oldest age at
+     * which a first poll still found a job unfinished (late_ms), which slowly forgets. */
+    int64_t first_poll_ms, late_ms;
     int total, done, failed;
 };
 
@@ -473,6 +474,16 @@ static void after_lookup(struct cjob *j, const json_t *data, bool only_failed)
     }
 }
 
+static void first_poll_learn(struct capply *a, int64_t age_ms, bool unfinished)
+{
+    if (unfinished && age_ms > a->late_ms)
+        a->late_ms = age_ms < 20 * a->poll_ms ? age_ms : 20 * a->poll_ms;
+    else if (!unfinished)
+        a->late_ms -= a->late_ms / 64;
+    int64_t next = a->late_ms + a->poll_ms / 8;
+    a->first_poll_ms = next > a->poll_ms / 4 ? next : a->poll_ms / 4;
+}
+
 static void job_cb(void *ctx, const struct klaviyo_result *res)
 {
     struct cjob *j = ctx;
@@ -527,7 +538,8 @@ static void job_cb(void *ctx, const struct klaviyo_result *res)
             }
             j->stage = J_POLL;
             j->rounds = 0;
-            j->next_poll_ms = time_mono_ms() + a->first_poll_ms;
+            j->accepted_ms = time_mono_ms();
+            j->next_poll_ms = j->accepted_ms + a->first_poll_ms;
             return;
         }
         if (res->outcome == KLAVIYO_OUT_UNKNOWN && ++j->rounds <= 6) {
@@ -578,13 +590,13 @@ static void job_cb(void *ctx, const struct klaviyo_result *res)
                 j->stage = J_END;
                 return;
             }
-            if (j->rounds == 1 && a->first_poll_ms < 20 * a->poll_ms)
-                a->first_poll_ms += a->poll_ms / 4; /* too early: the next jobs wait longer */
+            if (j->rounds == 1) /* its first poll was too early */
+                first_poll_learn(a, time_mono_ms() - j->accepted_ms, true);
             j->next_poll_ms = time_mono_ms() + a->poll_ms / 2;
             return;
         }
-        if (j->rounds == 0 && a->first_poll_ms > a->poll_ms / 4)
-            a->first_poll_ms -= a->poll_ms / 16; /* done at the first look: try a little sooner */
+        if (j->rounds == 0) /* done at the first look */
+            first_poll_learn(a, 0, false);
         /* the job's objects, in the order sent: the unsettled steps */
         int sent[JOB_MAX], ns = 0;
         for (int i = 0; i < j->n; i++)
@@ -811,7 +823,8 @@ int catalog_apply_leased(store *st, vault *v, const struct plan_row *p,
     a.poll_ms = (int64_t)(1000.0 / (cfg->rate_scale > 0 ? cfg->rate_scale : 1.0));
     if (a.poll_ms < 20)
         a.poll_ms = 20;
-    a.first_poll_ms = a.poll_ms;
+    a.late_ms = a.poll_ms * 3 / 4;
+    a.first_poll_ms = a.poll_ms * 7 / 8;
     int64_t now = time_now_ms();
     rc = store_begin(st);
     if (!rc)
