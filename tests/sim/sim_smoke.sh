@@ -92,9 +92,13 @@ check "rate-limit headers on 200" test -n "$(hdr RateLimit-Limit)" -a -n "$(hdr 
 ACCOUNT=$(jq -r '.data[0].id' "$tmp/body")
 
 # ---- burst limit: get_accounts allows 1/s ----
-req GET /api/accounts >/dev/null
-req GET /api/accounts >/dev/null
-check "second get_accounts in a second -> 429" st 429
+# Back-to-back requests can straddle a window edge on a loaded machine; of three sent at once at
+# least two share a one-second window, so one of them is throttled.
+for _ in 1 2 3; do
+    req GET /api/accounts >/dev/null
+    st 429 && break
+done
+check "a second get_accounts in the same second -> 429" st 429
 RA=$(hdr Retry-After)
 check "Retry-After is an integer >= 1" test "${RA:-0}" -ge 1
 check "429 body" jqb '.errors[0].detail|test("^Request was throttled. Expected available in [0-9]+ second")'
