@@ -61,6 +61,8 @@ struct server_view {
     int guess_left;   /* the window's budget before its first observation */
     bool observed;    /* obs_left holds the min over this window's observations */
     int obs_left;     /* remaining - other requests outstanding - grants since, minimised */
+    int min_rem;      /* the lowest RateLimit-Remaining this window's answers gave */
+    long unheard0;    /* the bucket's `releases - observed` when this window began */
     int next_pre;     /* grants that may be counted in the next window */
     bool snapped;     /* next_pre holds what was outstanding at edge_lo */
     int server_limit; /* the latest RateLimit-Limit, which `foreign` is a part of */
@@ -81,6 +83,7 @@ struct bucket {
     int64_t last_grant_ms;    /* when the latest grant was recorded */
     int64_t blocked_until_ms; /* 429 penalty */
     int outstanding;          /* granted and not released (ratelimit_release) */
+    long observed, releases;  /* answers with RateLimit-* headers, and all answers */
     struct server_view sv;
 };
 
@@ -370,7 +373,7 @@ static int view_burst(const struct bucket *b)
     return theirs >= burst ? 1 : burst - (int)theirs;
 }
 
-static void view_roll(struct server_view *v);
+static void view_roll(struct bucket *b);
 
 /* Brings the view to `now`: from edge_lo on, what is outstanding may be counted in the next
  * window; from edge_hi on, the next window is the current one. A view without news for
@@ -391,13 +394,14 @@ static void view_advance(struct bucket *b, int64_t now)
         }
         if (now < v->edge_hi)
             break;
-        view_roll(v);
+        view_roll(b);
     }
 }
 
 /* The next window becomes the current one. */
-static void view_roll(struct server_view *v)
+static void view_roll(struct bucket *b)
 {
+    struct server_view *v = &b->sv;
     v->edge_lo += STEADY_MS;
     v->edge_hi += STEADY_MS;
     /* Until the new window's first answer: assume others go on using what they used. */
@@ -413,6 +417,8 @@ static void view_roll(struct server_view *v)
     v->foreign = 0;
     v->guess_left = guess > 0 ? guess : 0;
     v->observed = false;
+    v->min_rem = v->limit;
+    v->unheard0 = b->releases - b->observed;
     v->own = v->next_pre;
     v->next_pre = 0;
     v->snapped = false;
@@ -445,7 +451,7 @@ static void view_observe(struct bucket *b, int limit, int remaining, int reset_s
     if (v->on && lo >= v->edge_hi + STEADY_MS / 2 && lo < v->edge_hi + 3 * STEADY_MS / 2) {
         if (!v->snapped)
             v->next_pre += b->outstanding;
-        view_roll(v);
+        view_roll(b);
     }
     bool fresh = !v->on || lo >= v->edge_hi + STEADY_MS / 2;
     int own = fresh ? recent_grants(&b->w[W_STEADY], now) : v->own;
@@ -457,6 +463,8 @@ static void view_observe(struct bucket *b, int limit, int remaining, int reset_s
                                   .limit = lim,
                                   .observed = true,
                                   .obs_left = left,
+                                  .min_rem = remaining,
+                                  .unheard0 = b->releases - b->observed,
                                   .server_limit = limit,
                                   .foreign = foreign > 0 ? foreign : 0,
                                   .own = own};
@@ -471,6 +479,19 @@ static void view_observe(struct bucket *b, int limit, int remaining, int reset_s
             v->limit = lim;
         v->server_limit = limit;
         v->obs_left = v->observed && v->obs_left < left ? v->obs_left : left;
+        if (remaining < v->min_rem)
+            v->min_rem = remaining;
+        /* With nothing else outstanding every own grant has been counted, and the one counted
+         * last gave the lowest remaining, unless its answer carried no headers: the requests
+         * subtracted above as perhaps uncounted (most were counted before their answers came)
+         * are given back, less one for each answer this window without headers. */
+        long unheard = b->releases - b->observed - v->unheard0;
+        if (others == 0) {
+            int all =
+                (v->min_rem < v->limit ? v->min_rem : v->limit) - (int)(unheard > 0 ? unheard : 0);
+            if (all > v->obs_left)
+                v->obs_left = all;
+        }
         v->observed = true;
         if (foreign > v->foreign)
             v->foreign = foreign;
@@ -677,6 +698,7 @@ int ratelimit_observe_window(ratelimit *rl, const char *account, const struct ks
         bucket_touch(b, now_ms);
         view_advance(b, now_ms);
         view_observe(b, limit, remaining, reset_s, sent_ms, now_ms);
+        b->observed++;
         view_advance(b, now_ms);
     }
     pthread_mutex_unlock(&rl->lock);
@@ -696,6 +718,7 @@ int ratelimit_release(ratelimit *rl, const char *account, const struct kspec_op 
         view_advance(b, now_ms);
         if (b->outstanding > 0)
             b->outstanding--;
+        b->releases++;
     }
     pthread_mutex_unlock(&rl->lock);
     return CAD_OK;

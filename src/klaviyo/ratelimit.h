@@ -26,7 +26,11 @@
  *     outstanding - grants since). Each of those is an upper bound on what we may still add: an
  *     own request counted after t_s was outstanding at the answer or sent after it (an answer
  *     that overtook it is itself in the minimum). Outstanding means granted and not yet released
- *     (ratelimit_release, once per grant, when its answer or failure is in).
+ *     (ratelimit_release, once per grant, when its answer or failure is in). An own request that
+ *     overtook an earlier one on the way is both in the server's count and outstanding, so this
+ *     holds back a few requests while many are out; an answer with nothing else outstanding
+ *     gives them back: then every own grant has been counted, and the lowest remaining of the
+ *     window's answers (less one per answer without headers) is what is left.
  *   - a request sent at or after edge_lo may be counted in the next window, and so may one still
  *     outstanding then; from edge_hi on the next window is current and admits the published
  *     limit (or the server's lower one) less those, less what others used in the window before,
