@@ -2,9 +2,12 @@
  * Planning a Shopify catalog sync: the shop is read product by product (catalog/catalog.h), each
  * product mapped to a Klaviyo catalog item, its variants and its collections' categories, and
  * every object compared by content hash with what Cadence last wrote (catalog_objects). What
- * differs is staged in catalog_stage, what exists is noted in catalog_seen (so what Cadence wrote
- * and the shop no longer has becomes a delete), a few hundred products to a transaction; once the
- * whole shop was read the staged rows become the plan's steps and bodies in one transaction.
+ * differs is staged in sync_stage, what exists is noted in sync_seen (so what Cadence wrote and
+ * the shop no longer has becomes a delete); once the whole shop was read the staged rows become
+ * the plan's steps and bodies in one transaction. The two work tables are the connection's own
+ * TEMP tables: a half-read shop is worth nothing after a crash, so they are never synced to disk
+ * nor copied through the WAL, and writing them takes no lock on the database: the plan is the one
+ * durable write.
  * Memory holds one product and the set of collections seen, never the catalog.
  */
 #include <inttypes.h>
@@ -23,7 +26,7 @@
 #include "providers/providers.h"
 #include "tenant/tenant.h"
 
-#define PRODUCTS_PER_TX 200
+#define PRODUCTS_PER_TX 1000 /* a commit (an fsync) per 4,000 objects or so */
 #define DIFF_VALUE_MAX  120
 
 /* Klaviyo's dependency order: categories before the items that name them, items before their
@@ -35,7 +38,14 @@ enum phase {
     PH_DEL_VARIANT,
     PH_DEL_ITEM,
     PH_DEL_CATEGORY,
+    PH_COUNT
 };
+
+/* A staged row's key: its phase, then its place in the phase's arrival order. Three appending
+ * streams instead of inserts all over an index on external ids, and the plan's order is the
+ * table's own: no sort. */
+#define ORD_SHIFT  40
+#define ORD(ph, n) (((int64_t)(ph) << ORD_SHIFT) | (int64_t)(n))
 
 static uint64_t fnv1a(const char *s)
 {
@@ -97,10 +107,13 @@ struct sync {
     char sync_id[PLAN_ID_MAX];
     struct catalog_sync_result *r;
     struct idset cats;
-    EVP_MD_CTX *snapshot; /* over every object read: kind, external id, content hash */
-    bool first;           /* nothing synced before: no object to compare with, nothing to delete */
-    int in_tx;            /* products in the open transaction */
-    bool tx_open; /* begun at the first product, so nothing is held while Shopify prepares */
+    EVP_MD_CTX *snapshot;     /* over every object read: kind, external id, content hash */
+    EVP_MD_CTX *md[PH_COUNT]; /* per phase, over its steps in order (store_sync_plan) */
+    long n[PH_COUNT];         /* steps staged per phase */
+    long jobs[3][3];          /* objects per [kind][action], for the estimate */
+    bool first;   /* nothing synced before: no object to compare with, nothing to delete */
+    int in_tx;    /* products in the open transaction */
+    bool tx_open; /* a batch of work-table writes (store_begin_work: no database lock) */
     long skipped;
     char first_skip[512];
 };
@@ -109,6 +122,24 @@ static void value_text(const json_t *v, char *out, size_t n)
 {
     if (!v) {
         snprintf(out, n, "(none)");
+        return;
+    }
+    /* The common cases without a serializer (a create's summary names up to seven values, for
+     * each of 200,000 objects): a plain short string, an integer, a boolean. */
+    if (json_is_string(v) && json_string_length(v) + 2 <= DIFF_VALUE_MAX) {
+        const char *str = json_string_value(v);
+        bool plain = true;
+        for (const unsigned char *c = (const unsigned char *)str; *c && plain; c++)
+            plain = *c >= 0x20 && *c != '"' && *c != '\\';
+        if (plain && strlen(str) == json_string_length(v)) {
+            snprintf(out, n, "\"%s\"", str);
+            return;
+        }
+    } else if (json_is_integer(v)) {
+        snprintf(out, n, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return;
+    } else if (json_is_boolean(v)) {
+        snprintf(out, n, "%s", json_is_true(v) ? "true" : "false");
         return;
     }
     char *t =
@@ -200,6 +231,39 @@ static int row_old(void *ctx, const store_row *row)
     return 0;
 }
 
+static int action_index(const char *a)
+{
+    return strcmp(a, "create") == 0 ? 0 : strcmp(a, "update") == 0 ? 1 : 2;
+}
+
+static int kind_index(const char *k)
+{
+    return strcmp(k, "catalog-item") == 0 ? 0 : strcmp(k, "catalog-variant") == 0 ? 1 : 2;
+}
+
+/* A staged step, counted and added to its phase's digest: one line, `kind ext action hash`. */
+static int step_noted(struct sync *s, enum phase ph, const char *kind, const char *ext,
+                      const char *action, const char *hash)
+{
+    if (!s->md[ph]) {
+        if (!(s->md[ph] = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(s->md[ph], EVP_sha256(), NULL))
+            return cad_fail(CAD_ENOMEM, "out of memory");
+    }
+    char line[512];
+    int n = snprintf(line, sizeof line, "%s\t%s\t%s\t%s\n", kind, ext, action, hash);
+    EVP_DigestUpdate(s->md[ph], line, (size_t)(n < (int)sizeof line ? n : (int)sizeof line - 1));
+    s->n[ph]++;
+    s->jobs[kind_index(kind)][action_index(action)]++;
+    int a = action_index(action);
+    if (a == 0)
+        s->r->creates++;
+    else if (a == 1)
+        s->r->updates++;
+    else
+        s->r->deletes++;
+    return CAD_OK;
+}
+
 /* Notes one object of the shop and stages it when it differs from what Cadence wrote. */
 static int stage(struct sync *s, enum phase ph, const char *kind, json_t *obj)
 {
@@ -217,9 +281,9 @@ static int stage(struct sync *s, enum phase ph, const char *kind, json_t *obj)
     EVP_DigestUpdate(s->snapshot, hash, 64);
     int rc = s->first ? CAD_OK
                       : store_exec(s->st,
-                                   "INSERT INTO catalog_seen (sync_id, kind, external_id) VALUES "
-                                   "($1, $2, $3) ON CONFLICT DO NOTHING",
-                                   SV_ARGS(SV_TEXT(s->sync_id), SV_TEXT(kind), SV_TEXT(ext)));
+                                   "INSERT INTO temp.sync_seen (kind, external_id) VALUES ($1, $2) "
+                                   "ON CONFLICT DO NOTHING",
+                                   SV_ARGS(SV_TEXT(kind), SV_TEXT(ext)));
     struct old_row old = {0};
     if (!rc && !s->first)
         rc = store_query(s->st,
@@ -230,14 +294,16 @@ static int stage(struct sync *s, enum phase ph, const char *kind, json_t *obj)
         s->r->unchanged++;
     } else if (!rc) {
         char *diff = old.found ? object_diff(old.body, obj) : object_summary(obj);
-        rc = diff ? store_exec(s->st,
-                               "INSERT INTO catalog_stage (sync_id, phase, kind, external_id, "
-                               "action, content_hash, body, diff) VALUES ($1, $2, $3, $4, $5, $6, "
-                               "$7, $8) ON CONFLICT DO NOTHING",
-                               SV_ARGS(SV_TEXT(s->sync_id), SV_INT(ph), SV_TEXT(kind), SV_TEXT(ext),
-                                       SV_TEXT(old.found ? "update" : "create"), SV_TEXT(hash),
-                                       SV_TEXT(body), SV_TEXT(diff)))
-                  : cad_fail(CAD_ENOMEM, "out of memory");
+        const char *action = old.found ? "update" : "create";
+        rc = diff
+                 ? store_exec(s->st,
+                              "INSERT INTO temp.sync_stage (ord, kind, external_id, action, "
+                              "content_hash, body, diff) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                              SV_ARGS(SV_INT(ORD(ph, s->n[ph] + 1)), SV_TEXT(kind), SV_TEXT(ext),
+                                      SV_TEXT(action), SV_TEXT(hash), SV_TEXT(body), SV_TEXT(diff)))
+                 : cad_fail(CAD_ENOMEM, "out of memory");
+        if (!rc)
+            rc = step_noted(s, ph, kind, ext, action, hash);
         free(diff);
     }
     json_decref(old.body);
@@ -268,7 +334,7 @@ static int on_product(void *ctx, const struct shop_product *p)
     s->r->products++;
     int rc = CAD_OK;
     if (!s->tx_open) {
-        if ((rc = store_begin(s->st))) {
+        if ((rc = store_begin_work(s->st))) {
             json_decref(item);
             json_decref(variants);
             return rc;
@@ -307,15 +373,30 @@ static int on_product(void *ctx, const struct shop_product *p)
     return rc ? rc : tx_step(s);
 }
 
-static void cleanup_work(store *st, const char *sync_id)
+static int create_work(store *st)
 {
-    if (store_begin(st))
-        return;
-    if (store_exec(st, "DELETE FROM catalog_seen WHERE sync_id = $1", SV_ARGS(SV_TEXT(sync_id))) ||
-        store_exec(st, "DELETE FROM catalog_stage WHERE sync_id = $1", SV_ARGS(SV_TEXT(sync_id))))
-        store_rollback(st);
-    else
-        store_commit(st);
+    int rc = store_exec(st,
+                        "CREATE TEMP TABLE sync_seen (kind TEXT NOT NULL, external_id TEXT NOT "
+                        "NULL, PRIMARY KEY (kind, external_id)) WITHOUT ROWID",
+                        SV_NONE);
+    if (!rc)
+        rc = store_exec(st,
+                        "CREATE TEMP TABLE sync_stage (ord INTEGER PRIMARY KEY, kind TEXT NOT "
+                        "NULL, external_id TEXT NOT NULL, action TEXT NOT NULL, content_hash TEXT "
+                        "NOT NULL, body TEXT NOT NULL, diff TEXT NOT NULL)",
+                        SV_NONE);
+    return rc;
+}
+
+static void cleanup_work(struct sync *s)
+{
+    if (store_exec(s->st, "DROP TABLE IF EXISTS temp.sync_seen", SV_NONE) ||
+        store_exec(s->st, "DROP TABLE IF EXISTS temp.sync_stage", SV_NONE))
+        cad_err_clear();
+    for (int ph = 0; ph < PH_COUNT; ph++) {
+        EVP_MD_CTX_free(s->md[ph]);
+        s->md[ph] = NULL;
+    }
 }
 
 /* ---- the shop's credential ---- */
@@ -365,25 +446,6 @@ static void check_integration(store *st, vault *v, const char *tenant_id, const 
 
 /* ---- storing the plan ---- */
 
-struct store_pass {
-    struct sync *s;
-    const char *plan_id;
-    const char *hash; /* NULL on the hashing pass */
-    EVP_MD_CTX *md;
-    int seq;
-    size_t jobs[3][3]; /* [kind][action] objects, for the estimate */
-};
-
-static int action_index(const char *a)
-{
-    return strcmp(a, "create") == 0 ? 0 : strcmp(a, "update") == 0 ? 1 : 2;
-}
-
-static int kind_index(const char *k)
-{
-    return strcmp(k, "catalog-item") == 0 ? 0 : strcmp(k, "catalog-variant") == 0 ? 1 : 2;
-}
-
 static const char *job_op(int kind, int action)
 {
     static const char *const ops[3][3] = {
@@ -398,53 +460,57 @@ static const char *job_op(int kind, int action)
 static const char *const job_paths[3] = {"item", "variant", "category"};
 static const char *const job_verbs[3] = {"create", "update", "delete"};
 
-static int row_store(void *ctx, const store_row *row)
+/* The plan hash: SHA-256 over a header (format, tenant, source, the snapshot of everything read)
+ * and then, phase by phase in the order applied, the SHA-256 of the phase's step lines in order
+ * (step_noted). Step k of the plan is the k-th line overall. */
+static int catalog_plan_hash(struct sync *s, const char *snapshot_hash, char hash[65])
 {
-    struct store_pass *sp = ctx;
-    const char *kind = store_row_text(row, 0), *ext = store_row_text(row, 1),
-               *action = store_row_text(row, 2), *hash = store_row_text(row, 3);
-    sp->seq++;
-    char line[512];
-    int n = snprintf(line, sizeof line, "%d\t%s\t%s\t%s\t%s\n", sp->seq, kind, ext, action, hash);
-    EVP_DigestUpdate(sp->md, line, (size_t)(n < (int)sizeof line ? n : (int)sizeof line - 1));
-    sp->jobs[kind_index(kind)][action_index(action)]++;
-    return 0;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+        EVP_MD_CTX_free(md);
+        return cad_fail(CAD_ENOMEM, "out of memory");
+    }
+    char head[512];
+    int hn = snprintf(head, sizeof head, "cadence-catalog-plan/2\n%s\n%s%s\n%s\n", s->tenant,
+                      PLAN_CATALOG_SOURCE, s->shop, snapshot_hash);
+    EVP_DigestUpdate(md, head, (size_t)hn);
+    for (int ph = PH_CATEGORY; ph < PH_COUNT; ph++) {
+        unsigned char pd[32];
+        if (!s->md[ph])
+            continue;
+        EVP_DigestFinal_ex(s->md[ph], pd, NULL);
+        char line[96];
+        int n = snprintf(line, sizeof line, "%d\t%ld\t", ph, s->n[ph]);
+        EVP_DigestUpdate(md, line, (size_t)n);
+        EVP_DigestUpdate(md, pd, sizeof pd);
+    }
+    unsigned char dg[32];
+    EVP_DigestFinal_ex(md, dg, NULL);
+    EVP_MD_CTX_free(md);
+    hex_encode(dg, sizeof dg, hash);
+    return CAD_OK;
 }
-
-static const char *const STAGE_ORDER = "SELECT kind, external_id, action, content_hash FROM "
-                                       "catalog_stage WHERE sync_id = $1 ORDER BY phase, "
-                                       "external_id";
 
 static int store_sync_plan(struct sync *s, const char *actor, int64_t ttl_ms,
                            const char *snapshot_hash)
 {
     struct catalog_sync_result *r = s->r;
-    struct store_pass sp = {.s = s, .plan_id = s->sync_id};
-    sp.md = EVP_MD_CTX_new();
-    if (!sp.md || !EVP_DigestInit_ex(sp.md, EVP_sha256(), NULL)) {
-        EVP_MD_CTX_free(sp.md);
-        return cad_fail(CAD_ENOMEM, "out of memory");
-    }
-    char head[512];
-    int hn = snprintf(head, sizeof head, "cadence-catalog-plan/1\n%s\n%s%s\n%s\n", s->tenant,
-                      PLAN_CATALOG_SOURCE, s->shop, snapshot_hash);
-    EVP_DigestUpdate(sp.md, head, (size_t)hn);
-    int rc = store_query(s->st, STAGE_ORDER, SV_ARGS(SV_TEXT(s->sync_id)), row_store, &sp);
-    unsigned char dg[32];
     char hash[65];
-    EVP_DigestFinal_ex(sp.md, dg, NULL);
-    EVP_MD_CTX_free(sp.md);
-    hex_encode(dg, sizeof dg, hash);
+    int rc = catalog_plan_hash(s, snapshot_hash, hash);
     if (rc)
         return rc;
-    int n = sp.seq;
+    long off[PH_COUNT] = {0}, n = 0;
+    for (int ph = PH_CATEGORY; ph < PH_COUNT; ph++) {
+        off[ph] = n;
+        n += s->n[ph];
+    }
 
     /* Item jobs (and their polls) are counted by plan_estimate itself; variant and category jobs
      * go in as one job call and one poll each. */
     json_t *job_calls = json_array();
     for (int k = 1; k < 3; k++)
         for (int a = 0; a < 3; a++)
-            for (size_t jn = 0; jn < (sp.jobs[k][a] + 99) / 100; jn++) {
+            for (long jn = 0; jn < (s->jobs[k][a] + 99) / 100; jn++) {
                 char path[128], poll[96];
                 snprintf(path, sizeof path, "/api/catalog-%s-bulk-%s-jobs", job_paths[k],
                          job_verbs[a]);
@@ -455,9 +521,9 @@ static int store_sync_plan(struct sync *s, const char *actor, int64_t ttl_ms,
                                                 "path", path, "operation", poll, "path", path));
             }
     int64_t est_ms = 0;
-    json_t *estimate =
-        plan_estimate(job_calls, (sp.jobs[0][0] + 99) / 100, (sp.jobs[0][1] + 99) / 100,
-                      (sp.jobs[0][2] + 99) / 100, &est_ms);
+    json_t *estimate = plan_estimate(job_calls, (size_t)(s->jobs[0][0] + 99) / 100,
+                                     (size_t)(s->jobs[0][1] + 99) / 100,
+                                     (size_t)(s->jobs[0][2] + 99) / 100, &est_ms);
     json_decref(job_calls);
     char *est = estimate ? json_dumps(estimate, JSON_COMPACT) : NULL;
     json_decref(estimate);
@@ -485,8 +551,14 @@ static int store_sync_plan(struct sync *s, const char *actor, int64_t ttl_ms,
                         "INSERT INTO plan_state (plan_id, status, updated_ms) VALUES ($1, "
                         "'planned', $2)",
                         SV_ARGS(SV_TEXT(s->sync_id), SV_INT(now)));
-    /* The steps and their objects in one statement each, numbered in the order hashed above. A
-     * step's write token names plan, step and hash. */
+        /* The steps and their objects in one statement each, in the work table's own order: a
+         * step's number is its phase's offset plus its place in the phase. A step's write token
+         * names plan, step and hash. */
+#define SEQ_OF_ORD                                                                                 \
+    "(CASE ord >> 40 WHEN 1 THEN $3 WHEN 2 THEN $4 WHEN 3 THEN $5 WHEN 4 THEN $6 WHEN 5 THEN $7 "  \
+    "ELSE $8 END + (ord & 1099511627775))"
+#define SEQ_ARGS                                                                                   \
+    SV_INT(off[1]), SV_INT(off[2]), SV_INT(off[3]), SV_INT(off[4]), SV_INT(off[5]), SV_INT(off[6])
     if (!rc)
         rc = store_exec(
             s->st,
@@ -497,20 +569,19 @@ static int store_sync_plan(struct sync *s, const char *actor, int64_t ttl_ms,
             "WHEN 'catalog-item' THEN 'items' WHEN 'catalog-variant' THEN 'variants' ELSE "
             "'categories' END || '\",\"path\":\"/api/' || kind || '-bulk-' || action || "
             "'-jobs\",\"per\":100}]', diff, '', 'plan:' || $1 || ':' || rn || ':' || $2 FROM "
-            "(SELECT ROW_NUMBER() OVER (ORDER BY phase, external_id) AS rn, * FROM catalog_stage "
-            "WHERE sync_id = $1)",
-            SV_ARGS(SV_TEXT(s->sync_id), SV_TEXT(hash)));
+            "(SELECT " SEQ_OF_ORD " AS rn, * FROM temp.sync_stage ORDER BY ord)",
+            SV_ARGS(SV_TEXT(s->sync_id), SV_TEXT(hash), SEQ_ARGS));
     if (!rc)
-        rc =
-            store_exec(s->st,
-                       "INSERT INTO plan_step_bodies (plan_id, seq, body) SELECT $1, rn, body FROM "
-                       "(SELECT ROW_NUMBER() OVER (ORDER BY phase, external_id) AS rn, action, "
-                       "body FROM catalog_stage WHERE sync_id = $1) WHERE action != 'delete'",
-                       SV_ARGS(SV_TEXT(s->sync_id)));
+        rc = store_exec(s->st,
+                        "INSERT INTO plan_step_bodies (plan_id, seq, body) SELECT $1, " SEQ_OF_ORD
+                        ", body FROM temp.sync_stage WHERE action != 'delete' ORDER BY ord",
+                        SV_ARGS(SV_TEXT(s->sync_id), SV_TEXT(hash), SEQ_ARGS));
+#undef SEQ_OF_ORD
+#undef SEQ_ARGS
     if (!rc) {
         char detail[512];
         snprintf(detail, sizeof detail,
-                 "catalog sync plan %s from %s: %d steps (%ld creates, %ld updates, %ld "
+                 "catalog sync plan %s from %s: %ld steps (%ld creates, %ld updates, %ld "
                  "deletes; %ld unchanged), hash %.16s…",
                  s->sync_id, s->shop, n, r->creates, r->updates, r->deletes, r->unchanged, hash);
         struct audit_entry e = {.tenant_id = s->tenant,
@@ -528,18 +599,14 @@ static int store_sync_plan(struct sync *s, const char *actor, int64_t ttl_ms,
     return store_commit(s->st);
 }
 
-static int row_count_action(void *ctx, const store_row *row)
+/* A delete step, in the order staged: counted and hashed. */
+static int row_delete(void *ctx, const store_row *row)
 {
-    struct catalog_sync_result *r = ctx;
-    const char *a = store_row_text(row, 0);
-    long n = (long)store_row_int(row, 1);
-    if (strcmp(a, "create") == 0)
-        r->creates = n;
-    else if (strcmp(a, "update") == 0)
-        r->updates = n;
-    else
-        r->deletes = n;
-    return 0;
+    struct sync *s = ctx;
+    enum phase ph = (enum phase)(store_row_int(row, 0) >> ORD_SHIFT);
+    if (ph < PH_DEL_VARIANT || ph >= PH_COUNT)
+        return cad_fail(CAD_ECORRUPT, "a staged delete has phase %d", (int)ph);
+    return step_noted(s, ph, store_row_text(row, 1), store_row_text(row, 2), "delete", "");
 }
 
 static int row_exists(void *ctx, const store_row *row)
@@ -548,6 +615,10 @@ static int row_exists(void *ctx, const store_row *row)
     *(bool *)ctx = true;
     return 0;
 }
+
+static int sync_run(store *st, store *work, vault *v, const char *tenant_id,
+                    const struct catalog_sync_options *o, struct catalog_sync_result *r,
+                    const char *actor, int64_t ttl_ms, bool first, bool verified);
 
 int plan_catalog_sync(store *st, vault *v, const char *tenant_id,
                       const struct catalog_sync_options *o, struct catalog_sync_result *r)
@@ -590,14 +661,32 @@ int plan_catalog_sync(store *st, vault *v, const char *tenant_id,
     if (!synced_before)
         check_integration(st, v, tenant_id, actor, r);
 
-    struct sync s = {
-        .st = st, .tenant = tenant_id, .shop = r->shop, .r = r, .first = !synced_before};
+    /* The sync's own connection: its work tables, its batches, the plan. The reader's audit
+     * records go through `st`, outside the batches, so a batch never has to turn into a write
+     * of the shared database halfway. */
+    store *work = NULL;
+    if ((rc = store_open_again(st, &work)))
+        return rc;
+    rc = sync_run(st, work, v, tenant_id, o, r, actor, ttl_ms, !synced_before,
+                  ci.state == KEY_VERIFIED);
+    store_close(work);
+    return rc;
+}
+
+static int sync_run(store *st, store *work, vault *v, const char *tenant_id,
+                    const struct catalog_sync_options *o, struct catalog_sync_result *r,
+                    const char *actor, int64_t ttl_ms, bool first, bool verified)
+{
+    struct sync s = {.st = work, .tenant = tenant_id, .shop = r->shop, .r = r, .first = first};
     unsigned char rnd[6];
     char hex[13];
+    int rc;
     if ((rc = random_bytes(rnd, sizeof rnd)))
         return rc;
     hex_encode(rnd, sizeof rnd, hex);
     snprintf(s.sync_id, sizeof s.sync_id, "pl-%s", hex);
+    if ((rc = create_work(work)))
+        return rc;
     s.snapshot = EVP_MD_CTX_new();
     if (!s.snapshot || !EVP_DigestInit_ex(s.snapshot, EVP_sha256(), NULL)) {
         EVP_MD_CTX_free(s.snapshot);
@@ -616,10 +705,10 @@ int plan_catalog_sync(store *st, vault *v, const char *tenant_id,
         if (rc) {
             char msg[1024];
             snprintf(msg, sizeof msg, "%s", cad_errmsg());
-            store_rollback(st);
+            store_rollback(work);
             rc = cad_fail(rc, "%s", msg);
         } else {
-            rc = store_commit(st);
+            rc = store_commit(work);
         }
     }
     secret_free(token);
@@ -636,8 +725,8 @@ int plan_catalog_sync(store *st, vault *v, const char *tenant_id,
     if (rc) {
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", cad_errmsg());
-        cleanup_work(st, s.sync_id);
-        if (rc == CAD_EAUTH && ci.state == KEY_VERIFIED &&
+        cleanup_work(&s);
+        if (rc == CAD_EAUTH && verified &&
             provider_mark_revoked(st, AUDIT_ACTOR_SYSTEM, tenant_id, PROVIDER_SHOPIFY,
                                   "Shopify rejected the token twice (a catalog read, then a shop "
                                   "query); catalog syncs stop until a new token is verified") !=
@@ -653,36 +742,33 @@ int plan_catalog_sync(store *st, vault *v, const char *tenant_id,
 
     /* What Cadence wrote and the shop no longer has. */
     int64_t t1 = time_mono_ms();
-    rc = store_begin(st);
+    rc = store_begin_work(work);
     if (!rc)
         rc = store_exec(
-            st,
-            "INSERT INTO catalog_stage (sync_id, phase, kind, external_id, action, content_hash, "
-            "body, diff) SELECT $2, CASE o.kind WHEN 'catalog-variant' THEN 4 WHEN "
-            "'catalog-item' THEN 5 ELSE 6 END, o.kind, o.external_id, 'delete', '', '', 'no "
-            "longer in the shop' FROM catalog_objects o WHERE o.tenant_id = $1 AND NOT EXISTS "
-            "(SELECT 1 FROM catalog_seen s WHERE s.sync_id = $2 AND s.kind = o.kind AND "
-            "s.external_id = o.external_id)",
-            SV_ARGS(SV_TEXT(tenant_id), SV_TEXT(s.sync_id)));
+            work,
+            "INSERT INTO temp.sync_stage (ord, kind, external_id, action, content_hash, body, "
+            "diff) SELECT ((CASE o.kind WHEN 'catalog-variant' THEN 4 WHEN 'catalog-item' THEN 5 "
+            "ELSE 6 END) << 40) + ROW_NUMBER() OVER (PARTITION BY o.kind ORDER BY o.external_id), "
+            "o.kind, o.external_id, 'delete', '', '', 'no longer in the shop' FROM "
+            "catalog_objects o WHERE o.tenant_id = $1 AND NOT EXISTS (SELECT 1 FROM "
+            "temp.sync_seen s WHERE s.kind = o.kind AND s.external_id = o.external_id)",
+            SV_ARGS(SV_TEXT(tenant_id)));
     if (!rc)
-        rc = store_exec(st, "DELETE FROM catalog_seen WHERE sync_id = $1",
-                        SV_ARGS(SV_TEXT(s.sync_id)));
-    if (!rc)
-        rc = store_query(st,
-                         "SELECT action, count(*) FROM catalog_stage WHERE sync_id = $1 GROUP BY "
-                         "action",
-                         SV_ARGS(SV_TEXT(s.sync_id)), row_count_action, r);
+        rc = store_query(work,
+                         "SELECT ord, kind, external_id FROM temp.sync_stage WHERE ord >= $1 "
+                         "ORDER BY ord",
+                         SV_ARGS(SV_INT(ORD(PH_DEL_VARIANT, 0))), row_delete, &s);
     if (rc) {
-        store_rollback(st);
-        cleanup_work(st, s.sync_id);
+        store_rollback(work);
+        cleanup_work(&s);
         return rc;
     }
-    store_commit(st);
+    store_commit(work);
     if (r->creates + r->updates + r->deletes > 0)
         rc = store_sync_plan(&s, actor, ttl_ms, snapshot_hash);
     if (!rc && r->creates + r->updates + r->deletes > 0)
         snprintf(r->plan_id, sizeof r->plan_id, "%s", s.sync_id);
-    cleanup_work(st, s.sync_id);
+    cleanup_work(&s);
     r->plan_ms = time_mono_ms() - t1;
     if (rc)
         return rc;

@@ -21,6 +21,7 @@ struct store {
     void *h;
     int depth; /* nesting of store_begin() */
     int latest;
+    char *url; /* for store_open_again() */
 };
 
 /* The number a migration's file name starts with ("0003_web.sql" -> 3); 0, as atoi gave, when
@@ -137,6 +138,10 @@ int store_open(store **out, const char *url)
         return cad_fail(CAD_ENOMEM, "out of memory");
     st->be = be;
     st->latest = latest_migration(be);
+    if (!(st->url = strdup(url))) {
+        free(st);
+        return cad_fail(CAD_ENOMEM, "out of memory");
+    }
     int rc = be->open(&st->h, target);
     if (rc == CAD_OK)
         rc = migrate(st);
@@ -148,12 +153,18 @@ int store_open(store **out, const char *url)
     return CAD_OK;
 }
 
+int store_open_again(store *st, store **out)
+{
+    return store_open(out, st->url);
+}
+
 void store_close(store *st)
 {
     if (!st)
         return;
     if (st->h)
         st->be->close(st->h);
+    free(st->url);
     free(st);
 }
 
@@ -178,6 +189,16 @@ int store_begin(store *st)
     if (st->depth++ > 0)
         return CAD_OK;
     int rc = st->be->begin(st->h);
+    if (rc)
+        st->depth = 0;
+    return rc;
+}
+
+int store_begin_work(store *st)
+{
+    if (st->depth++ > 0)
+        return CAD_OK;
+    int rc = st->be->begin_work(st->h);
     if (rc)
         st->depth = 0;
     return rc;

@@ -49,6 +49,8 @@ typedef int (*store_row_fn)(void *ctx, const store_row *row);
 
 /* Opens the store named by `url`: "sqlite:PATH" or a plain path (SQLite). Applies migrations. */
 int store_open(store **out, const char *url);
+/* A second connection to the same database (its own transactions and TEMP tables). */
+int store_open_again(store *st, store **out);
 void store_close(store *st);
 
 /* The schema version this binary knows and the one the database is at. */
@@ -64,6 +66,10 @@ int64_t store_changes(store *st);
 /* A write transaction (taken eagerly, so two writers queue instead of deadlocking). Nested calls
  * are counted; only the outermost commit/rollback acts. */
 int store_begin(store *st);
+/* A transaction for the connection's own TEMP tables: it takes no lock on the database until it
+ * writes a shared table (then it may fail busy rather than queue), so a long job can batch its
+ * scratch writes without keeping other writers waiting. Committed like store_begin's. */
+int store_begin_work(store *st);
 int store_commit(store *st);
 int store_rollback(store *st);
 

@@ -19,6 +19,7 @@ struct store_backend {
                  store_row_fn fn, void *ctx);
     int64_t (*changes)(void *handle);
     int (*begin)(void *handle);
+    int (*begin_work)(void *handle); /* deferred: no lock until a shared table is written */
     int (*commit)(void *handle);
     int (*rollback)(void *handle);
     /* Runs a multi-statement migration script as is. */

@@ -226,6 +226,11 @@ static int sq_begin(void *h)
     return sq_script(h, "BEGIN IMMEDIATE");
 }
 
+static int sq_begin_work(void *h)
+{
+    return sq_script(h, "BEGIN");
+}
+
 static int sq_commit(void *h)
 {
     return sq_script(h, "COMMIT");
@@ -265,6 +270,7 @@ const struct store_backend store_backend_sqlite = {
     .query = sq_query,
     .changes = sq_changes,
     .begin = sq_begin,
+    .begin_work = sq_begin_work,
     .commit = sq_commit,
     .rollback = sq_rollback,
     .exec_script = sq_script,

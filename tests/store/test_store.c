@@ -186,6 +186,36 @@ static void test_nested_transactions(void **state)
     assert_int_equal(store_commit(f->st), CAD_ESTATE);
 }
 
+/* A second connection to the same database; its work transaction on its own TEMP table goes
+ * through while the first holds the write lock (were it to take that lock, it would wait out
+ * the busy timeout and fail); the two see each other's committed rows. */
+static void test_second_connection_and_work_transaction(void **state)
+{
+    struct fixture *f = *state;
+    store *b = NULL;
+    assert_int_equal(store_open_again(f->st, &b), CAD_OK);
+    assert_non_null(b);
+    assert_int_equal(store_exec(f->st, "CREATE TABLE t (a BIGINT)", SV_NONE), CAD_OK);
+    assert_int_equal(store_exec(b, "CREATE TEMP TABLE w (a BIGINT)", SV_NONE), CAD_OK);
+    assert_int_equal(store_begin(f->st), CAD_OK);
+    assert_int_equal(store_exec(f->st, "INSERT INTO t VALUES (1)", SV_NONE), CAD_OK);
+    assert_int_equal(store_begin_work(b), CAD_OK);
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(store_exec(b, "INSERT INTO temp.w VALUES ($1)", SV_ARGS(SV_INT(i))),
+                         CAD_OK);
+    assert_int_equal(store_commit(b), CAD_OK);
+    assert_int_equal(store_commit(f->st), CAD_OK);
+    int64_t n = -1;
+    assert_int_equal(store_query(b, "SELECT COUNT(*) FROM temp.w", SV_NONE, grab_int, &n), CAD_OK);
+    assert_int_equal(n, 100);
+    assert_int_equal(store_query(b, "SELECT COUNT(*) FROM t", SV_NONE, grab_int, &n), CAD_OK);
+    assert_int_equal(n, 1);
+    /* the TEMP table is the connection's own */
+    assert_int_not_equal(store_query(f->st, "SELECT COUNT(*) FROM temp.w", SV_NONE, grab_int, &n),
+                         CAD_OK);
+    store_close(b);
+}
+
 static void test_constraint_is_eexist(void **state)
 {
     struct fixture *f = *state;
@@ -218,6 +248,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_placeholders_by_number, setup, teardown),
         cmocka_unit_test_setup_teardown(test_statement_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nested_transactions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_second_connection_and_work_transaction, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_constraint_is_eexist, setup, teardown),
         cmocka_unit_test(test_bad_url_and_path),
     };
