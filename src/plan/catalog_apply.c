@@ -189,11 +189,61 @@ static struct cjob *job_load(struct capply *a, int kind, int action, int *rc)
 
 /* ---- recording ---- */
 
+/* The job's steps are all the group's unfinished steps in [seq[0], seq[n-1]] (job_load took the
+ * next ones in order), so a statement over that range, the group's kind and action and the
+ * state `intent` names exactly them: the common cases are written in a few statements instead
+ * of two per step. */
+#define JOB_STEPS                                                                                  \
+    "SELECT seq FROM plan_steps WHERE plan_id = $1 AND seq BETWEEN $2 AND $3 AND kind = $4 AND "   \
+    "action = $5"
+#define JOB_ARGS(j)                                                                                \
+    SV_TEXT((j)->a->p->id), SV_INT((j)->seq[0]), SV_INT((j)->seq[(j)->n - 1]),                     \
+        SV_TEXT(kind_names[(j)->kind]), SV_TEXT(action_names[(j)->action])
+
+/* All of the job's steps settled and none failed after all: its outcome in three statements. */
+static int job_record_range(struct cjob *j, int64_t now)
+{
+    struct capply *a = j->a;
+    int rc = store_exec(
+        a->st,
+        "UPDATE plan_step_runs SET state = 'done', remote_id = CASE WHEN $5 = 'delete' THEN NULL "
+        "ELSE (SELECT '" CATALOG_KLAVIYO_PREFIX "' || s.name FROM plan_steps s WHERE s.plan_id = "
+        "plan_step_runs.plan_id AND s.seq = plan_step_runs.seq) END, result_hash = (SELECT "
+        "s.content_hash FROM plan_steps s WHERE s.plan_id = plan_step_runs.plan_id AND s.seq = "
+        "plan_step_runs.seq), job_id = $6, error = NULL, updated_ms = $7 WHERE plan_id = $1 AND "
+        "state = 'intent' AND seq IN (" JOB_STEPS ")",
+        SV_ARGS(JOB_ARGS(j), j->job_id[0] ? SV_TEXT(j->job_id) : SV_NULL, SV_INT(now)));
+    if (rc)
+        return rc;
+    if (j->action == A_DELETE)
+        return store_exec(a->st,
+                          "DELETE FROM catalog_objects WHERE tenant_id = $6 AND kind = $4 AND "
+                          "external_id IN (SELECT name FROM plan_steps WHERE plan_id = $1 AND seq "
+                          "BETWEEN $2 AND $3 AND kind = $4 AND action = $5)",
+                          SV_ARGS(JOB_ARGS(j), SV_TEXT(a->p->tenant_id)));
+    return store_exec(a->st,
+                      "INSERT INTO catalog_objects (tenant_id, kind, external_id, content_hash, "
+                      "body, plan_id, updated_ms) SELECT $6, s.kind, s.name, s.content_hash, "
+                      "b.body, s.plan_id, $7 FROM plan_steps s JOIN plan_step_bodies b ON "
+                      "b.plan_id = s.plan_id AND b.seq = s.seq JOIN plan_step_runs r ON r.plan_id "
+                      "= s.plan_id AND r.seq = s.seq WHERE s.plan_id = $1 AND s.seq BETWEEN $2 "
+                      "AND $3 AND s.kind = $4 AND s.action = $5 AND r.state = 'done' AND "
+                      "r.updated_ms = $7 ON CONFLICT (tenant_id, kind, external_id) DO UPDATE "
+                      "SET content_hash = excluded.content_hash, body = excluded.body, plan_id = "
+                      "excluded.plan_id, updated_ms = excluded.updated_ms",
+                      SV_ARGS(JOB_ARGS(j), SV_TEXT(a->p->tenant_id), SV_INT(now)));
+}
+
 /* Writes the outcome of every settled step of the job, with catalog_objects, inside the caller's
  * transaction. */
 static int job_record(struct cjob *j, int64_t now)
 {
     struct capply *a = j->a;
+    bool all_done = j->n > 0;
+    for (int i = 0; i < j->n && all_done; i++)
+        all_done = j->settled[i] && !j->failed[i];
+    if (all_done)
+        return job_record_range(j, now);
     int rc = CAD_OK;
     for (int i = 0; i < j->n && !rc; i++) {
         if (!j->settled[i])
@@ -347,6 +397,15 @@ static json_t *job_object(const struct cjob *j, int i)
 /* Marks the job's unsettled steps `intent`, inside the caller's transaction. */
 static int job_intents(struct cjob *j, int64_t now)
 {
+    bool none_settled = j->n > 0;
+    for (int i = 0; i < j->n && none_settled; i++)
+        none_settled = !j->settled[i];
+    if (none_settled) /* the whole range (see JOB_STEPS) */
+        return store_exec(j->a->st,
+                          "UPDATE plan_step_runs SET state = 'intent', attempts = attempts + 1, "
+                          "updated_ms = $6 WHERE plan_id = $1 AND state IN ('pending', 'intent') "
+                          "AND seq IN (" JOB_STEPS ")",
+                          SV_ARGS(JOB_ARGS(j), SV_INT(now)));
     int rc = CAD_OK;
     for (int i = 0; i < j->n && !rc; i++)
         if (!j->settled[i])
