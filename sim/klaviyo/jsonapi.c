@@ -665,15 +665,45 @@ void japi_list(struct sim_req *r, const struct japi_list_spec *spec)
     if (!hits)
         abort();
     size_t nh = 0;
-    for (size_t i = 0; i < t->n; i++) {
-        struct sim_obj *o = t->items[i];
-        if (o->deleted || (spec->visible && !spec->visible(o)))
-            continue;
-        bool ok = true;
-        for (int k = 0; k < f.n && ok; k++)
-            ok = match_clause(&f.c[k], o);
-        if (ok)
-            hits[nh++] = o;
+    const struct clause *by_id = NULL; /* any(ids,[...]) / equals(id,...): the index, not a scan */
+    for (int k = 0; k < f.n && !by_id; k++)
+        if ((strcmp(f.c[k].field, "id") == 0 || strcmp(f.c[k].field, "ids") == 0) &&
+            (strcmp(f.c[k].op, "any") == 0 || strcmp(f.c[k].op, "equals") == 0))
+            by_id = &f.c[k];
+    if (by_id) {
+        size_t nv = by_id->is_list ? json_array_size(by_id->value) : 1;
+        for (size_t v = 0; v < nv; v++) {
+            const json_t *val = by_id->is_list ? json_array_get(by_id->value, v) : by_id->value;
+            struct sim_obj *o =
+                json_is_string(val) ? store_get(r->acct, spec->type, json_string_value(val)) : NULL;
+            if (!o || o->deleted || (spec->visible && !spec->visible(o)))
+                continue;
+            bool ok = true, dup = false;
+            for (int k = 0; k < f.n && ok; k++)
+                ok = match_clause(&f.c[k], o);
+            for (size_t h = 0; h < nh && !dup; h++)
+                dup = hits[h] == o;
+            if (ok && !dup)
+                hits[nh++] = o;
+        }
+        /* in insertion order, as the scan gives them */
+        for (size_t i = 1; i < nh; i++)
+            for (size_t k = i; k > 0 && hits[k - 1]->pos > hits[k]->pos; k--) {
+                struct sim_obj *x = hits[k];
+                hits[k] = hits[k - 1];
+                hits[k - 1] = x;
+            }
+    } else {
+        for (size_t i = 0; i < t->n; i++) {
+            struct sim_obj *o = t->items[i];
+            if (o->deleted || (spec->visible && !spec->visible(o)))
+                continue;
+            bool ok = true;
+            for (int k = 0; k < f.n && ok; k++)
+                ok = match_clause(&f.c[k], o);
+            if (ok)
+                hits[nh++] = o;
+        }
     }
     filter_free(&f);
     if (sc.field)

@@ -37,6 +37,7 @@ struct sim_obj {
     char *id;
     json_t *doc;  /* {type,id,attributes,relationships?,"_"?} */
     bool deleted; /* tombstone in the ordered array; removed from the index */
+    size_t pos;   /* its place in the table's insertion order (items never move) */
 };
 
 struct sim_table {

@@ -135,6 +135,7 @@ struct sim_obj *store_put(struct sim_account *a, json_t *doc)
         if (!t->items)
             abort();
     }
+    o->pos = t->n;
     t->items[t->n++] = o;
     t->live++;
     if ((t->used + 1) * 2 > t->nbuckets)
