@@ -846,7 +846,13 @@ struct json_ctx {
     struct {
         char *text;
         json_t *v;
+        char *out; /* v printed compact, ASCII only */
     } memo[2];
+    struct {
+        char *p;
+        size_t len, cap;
+        bool oom;
+    } line; /* plan_print_json: one step's JSON */
 };
 
 /* The JSON value of `text`, parsed once while it repeats (a new reference). */
@@ -862,6 +868,8 @@ static json_t *memo_loads(struct json_ctx *j, int slot, const char *text)
     json_decref(j->memo[slot].v);
     j->memo[slot].text = t;
     j->memo[slot].v = json_deep_copy(v);
+    free(j->memo[slot].out);
+    j->memo[slot].out = json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_ENCODE_ANY);
     return v;
 }
 
@@ -870,12 +878,174 @@ static void memo_free(struct json_ctx *j)
     for (int i = 0; i < 2; i++) {
         free(j->memo[i].text);
         json_decref(j->memo[i].v);
+        free(j->memo[i].out);
     }
+    free(j->line.p);
+}
+
+/* ---- printing a step without building it (plan_print_json: 200,000 steps of a catalog sync) */
+
+static void line_put(struct json_ctx *j, const char *s, size_t n)
+{
+    if (j->line.oom)
+        return;
+    if (j->line.len + n + 1 > j->line.cap) {
+        size_t cap = (j->line.len + n + 1) * 2;
+        char *p = realloc(j->line.p, cap);
+        if (!p) {
+            j->line.oom = true;
+            return;
+        }
+        j->line.p = p;
+        j->line.cap = cap;
+    }
+    memcpy(j->line.p + j->line.len, s, n);
+    j->line.len += n;
+}
+
+static void line_str(struct json_ctx *j, const char *s)
+{
+    line_put(j, s, strlen(s));
+}
+
+/* A JSON string as jansson prints it with JSON_ENSURE_ASCII; false on text that is not UTF-8. */
+static bool line_json_string(struct json_ctx *j, const char *s)
+{
+    line_put(j, "\"", 1);
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        const unsigned char *run = p;
+        while (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+            p++;
+        line_put(j, (const char *)run, (size_t)(p - run));
+        if (!*p)
+            break;
+        char esc[16];
+        uint32_t cp;
+        int extra;
+        if (*p < 0x80) {
+            cp = *p;
+            extra = 0;
+        } else if ((*p & 0xE0) == 0xC0) {
+            cp = *p & 0x1F;
+            extra = 1;
+        } else if ((*p & 0xF0) == 0xE0) {
+            cp = *p & 0x0F;
+            extra = 2;
+        } else if ((*p & 0xF8) == 0xF0) {
+            cp = *p & 0x07;
+            extra = 3;
+        } else {
+            return false;
+        }
+        for (int k = 1; k <= extra; k++) {
+            if ((p[k] & 0xC0) != 0x80)
+                return false;
+            cp = (cp << 6) | (p[k] & 0x3F);
+        }
+        if ((extra == 1 && cp < 0x80) || (extra == 2 && cp < 0x800) ||
+            (extra == 3 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        p += 1 + extra;
+        switch (cp) {
+        case '"':
+            line_put(j, "\\\"", 2);
+            continue;
+        case '\\':
+            line_put(j, "\\\\", 2);
+            continue;
+        case '\b':
+            line_put(j, "\\b", 2);
+            continue;
+        case '\f':
+            line_put(j, "\\f", 2);
+            continue;
+        case '\n':
+            line_put(j, "\\n", 2);
+            continue;
+        case '\r':
+            line_put(j, "\\r", 2);
+            continue;
+        case '\t':
+            line_put(j, "\\t", 2);
+            continue;
+        default:
+            break;
+        }
+        if (cp < 0x10000) {
+            snprintf(esc, sizeof esc, "\\u%04X", (unsigned)cp);
+        } else {
+            cp -= 0x10000;
+            snprintf(esc, sizeof esc, "\\u%04X\\u%04X", (unsigned)(0xD800 | (cp >> 10)),
+                     (unsigned)(0xDC00 | (cp & 0x3FF)));
+        }
+        line_str(j, esc);
+    }
+    line_put(j, "\"", 1);
+    return true;
+}
+
+static bool line_member(struct json_ctx *j, const char *key, const char *value)
+{
+    line_str(j, ",\"");
+    line_str(j, key);
+    line_str(j, "\":");
+    return line_json_string(j, value);
+}
+
+/* One step as row_step_json's object prints (the same members in the same order), written
+ * straight from the row; false when a value cannot be (then the caller builds it). */
+static bool step_line(struct json_ctx *j, const store_row *r)
+{
+    j->line.len = 0;
+    j->line.oom = false;
+    char num[32];
+    snprintf(num, sizeof num, "{\"seq\":%" PRId64, store_row_int(r, 0));
+    line_str(j, num);
+    bool ok = line_member(j, "kind", store_row_text(r, 1)) &&
+              line_member(j, "name", store_row_text(r, 2)) &&
+              line_member(j, "action", store_row_text(r, 3)) &&
+              line_member(j, "content_hash", store_row_text(r, 4));
+    for (int slot = 0; slot < 2 && ok; slot++) {
+        const char *text = store_row_text(r, slot == 0 ? 7 : 8);
+        if (!j->memo[slot].text || strcmp(j->memo[slot].text, text) != 0)
+            json_decref(memo_loads(j, slot, text)); /* parsed and printed once while it repeats */
+        ok = j->memo[slot].text && strcmp(j->memo[slot].text, text) == 0 && j->memo[slot].out;
+        if (ok) {
+            line_str(j, slot == 0 ? ",\"deps\":" : ",\"calls\":");
+            line_str(j, j->memo[slot].out);
+        }
+    }
+    ok = ok && line_member(j, "diff", store_row_text(r, 9)) &&
+         line_member(j, "note", store_row_text(r, 10)) &&
+         line_member(j, "state", store_row_is_null(r, 11) ? "pending" : store_row_text(r, 11)) &&
+         (store_row_is_null(r, 5) || line_member(j, "remote_id", store_row_text(r, 5))) &&
+         (store_row_is_null(r, 6) || line_member(j, "remote_updated", store_row_text(r, 6))) &&
+         (store_row_is_null(r, 12) || line_member(j, "result_remote_id", store_row_text(r, 12))) &&
+         (store_row_is_null(r, 13) || !*store_row_text(r, 13) ||
+          line_member(j, "error", store_row_text(r, 13)));
+    line_put(j, "}", 1);
+    return ok && !j->line.oom;
+}
+
+static int count_action(struct json_ctx *j, const char *act)
+{
+    json_t *n = json_object_get(j->counts, act);
+    if (n)
+        return json_integer_set(n, json_integer_value(n) + 1) ? CAD_ENOMEM : 0;
+    return json_object_set_new(j->counts, act, json_integer(1)) ? CAD_ENOMEM : 0;
 }
 
 static int row_step_json(void *ctx, const store_row *r)
 {
     struct json_ctx *j = ctx;
+    if (j->stream && step_line(j, r)) {
+        fputs(j->any ? "," : "", j->stream);
+        j->any = true;
+        if (fwrite(j->line.p, 1, j->line.len, j->stream) != j->line.len)
+            return CAD_EIO;
+        return count_action(j, store_row_text(r, 3));
+    }
     json_t *deps = memo_loads(j, 0, store_row_text(r, 7));
     json_t *calls = memo_loads(j, 1, store_row_text(r, 8));
     json_t *s = json_pack(
@@ -895,9 +1065,8 @@ static int row_step_json(void *ctx, const store_row *r)
     if (!store_row_is_null(r, 13) && *store_row_text(r, 13))
         json_object_set_new(s, "error", json_string(store_row_text(r, 13)));
     json_array_append_new(j->steps, s);
-    const char *act = store_row_text(r, 3);
-    json_object_set_new(j->counts, act,
-                        json_integer(json_integer_value(json_object_get(j->counts, act)) + 1));
+    if (count_action(j, store_row_text(r, 3)))
+        return CAD_ENOMEM;
     if (j->stream) {
         fputs(j->any ? "," : "", j->stream);
         j->any = true;

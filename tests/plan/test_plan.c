@@ -397,6 +397,79 @@ static void test_lease(void **state)
     test_rmdir(dir);
 }
 
+/* plan_print_json writes each step straight from its row; what it writes must be what
+ * plan_to_json (jansson) builds, member for member and byte for byte, for any text: quotes,
+ * backslashes, control characters, accents, CJK, an emoji (a surrogate pair), a remote id and
+ * an error present or not. */
+static void test_print_json_matches_jansson(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir();
+    assert_non_null(dir);
+    char url[4200];
+    snprintf(url, sizeof url, "sqlite:%s/t.db", dir);
+    store *st = NULL;
+    assert_int_equal(store_open(&st, url), CAD_OK);
+    assert_int_equal(store_exec(st, "PRAGMA foreign_keys = OFF", SV_NONE), CAD_OK);
+    assert_int_equal(
+        store_exec(st,
+                   "INSERT INTO plans (id, tenant_id, bundle_dir, bundle_hash, hash, prune, "
+                   "created_ms, created_by, expires_ms, estimate_ms, estimate, n_steps) VALUES "
+                   "('pl-x', 't', 'b', 'bh', 'h', 0, 1, 'me', 2, 0, '{}', 3)",
+                   SV_NONE),
+        CAD_OK);
+    assert_int_equal(store_exec(st,
+                                "INSERT INTO plan_state (plan_id, status, updated_ms) VALUES "
+                                "('pl-x', 'planned', 1)",
+                                SV_NONE),
+                     CAD_OK);
+    const char *names[] = {"plain", "quote \" back \\ slash / tab\t nl\n cr\r bell\x07 del\x7f",
+                           "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x9b\x92 end"};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(
+            store_exec(st,
+                       "INSERT INTO plan_steps (plan_id, seq, kind, name, action, content_hash, "
+                       "remote_id, remote_updated, deps, calls, diff, note, token) VALUES "
+                       "('pl-x', $1, 'catalog-item', $2, 'create', 'c', $3, NULL, $4, "
+                       "'[{\"method\": \"POST\", \"per\": 100}]', $2, 'n\xc3\xb6te', 'tok')",
+                       SV_ARGS(SV_INT(i + 1), SV_TEXT(names[i]),
+                               i == 1 ? SV_NULL : SV_TEXT(names[i]), SV_TEXT(i ? "[1, 2]" : "[]"))),
+            CAD_OK);
+    assert_int_equal(store_exec(st,
+                                "INSERT INTO plan_step_runs (plan_id, seq, state, error, "
+                                "updated_ms) VALUES ('pl-x', 2, 'failed', $1, 1)",
+                                SV_ARGS(SV_TEXT(names[2]))),
+                     CAD_OK);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    assert_int_equal(plan_print_json(st, "pl-x", NULL, f), CAD_OK);
+    fclose(f);
+    json_error_t je;
+    json_t *printed = json_loads(buf, 0, &je);
+    assert_non_null(printed);
+    json_t *built = NULL;
+    assert_int_equal(plan_to_json(st, "pl-x", &built), CAD_OK);
+    const json_t *ps = json_object_get(printed, "steps"), *bs = json_object_get(built, "steps");
+    assert_int_equal(json_array_size(ps), 3);
+    assert_true(json_equal(ps, bs));
+    assert_true(json_equal(json_object_get(printed, "counts"), json_object_get(built, "counts")));
+    /* and byte for byte: each step as jansson prints it appears in the output */
+    for (size_t i = 0; i < 3; i++) {
+        char *one = json_dumps(json_array_get(bs, i), JSON_COMPACT | JSON_ENSURE_ASCII);
+        assert_non_null(one);
+        if (!strstr(buf, one))
+            fail_msg("step %zu printed differently; jansson: %s\noutput: %s", i, one, buf);
+        free(one);
+    }
+    json_decref(printed);
+    json_decref(built);
+    free(buf);
+    store_close(st);
+    test_rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -410,6 +483,7 @@ int main(void)
         cmocka_unit_test(test_prune_rules),
         cmocka_unit_test(test_dependency_order),
         cmocka_unit_test(test_lease),
+        cmocka_unit_test(test_print_json_matches_jansson),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
