@@ -521,22 +521,28 @@ static bool job_needs_lookup(const struct cjob *j)
 }
 
 /* After a lookup: which objects exist. */
+/* Whether the object of step i is among a lookup's answer. */
+static bool obj_listed(const struct cjob *j, int i, const json_t *data)
+{
+    char id[300];
+    catalog_klaviyo_id(j->ext[i], id, sizeof id);
+    size_t k;
+    json_t *o;
+    json_array_foreach((json_t *)data, k, o)
+    {
+        const char *oid = json_string_value(json_object_get(o, "id"));
+        if (oid && strcmp(oid, id) == 0)
+            return true;
+    }
+    return false;
+}
+
 static void after_lookup(struct cjob *j, const json_t *data, bool only_failed)
 {
     for (int i = 0; i < j->n; i++) {
         if (only_failed ? !(j->settled[i] && j->failed[i]) : j->settled[i])
             continue;
-        char id[300];
-        catalog_klaviyo_id(j->ext[i], id, sizeof id);
-        bool exists = false;
-        size_t k;
-        json_t *o;
-        json_array_foreach((json_t *)data, k, o)
-        {
-            const char *oid = json_string_value(json_object_get(o, "id"));
-            if (oid && strcmp(oid, id) == 0)
-                exists = true;
-        }
+        bool exists = obj_listed(j, i, data);
         /* created by an earlier attempt, or already gone */
         if ((j->action == A_CREATE && exists) || (j->action == A_DELETE && !exists && !only_failed))
             settle(j, i, NULL);
@@ -567,25 +573,9 @@ static void first_poll_learn(struct capply *a, int64_t age_ms, bool unfinished)
  * job is polled as usual, which also gives each failed object's reason. */
 static bool job_verified(const struct cjob *j, const json_t *data)
 {
-    for (int i = 0; i < j->n; i++) {
-        if (j->settled[i])
-            continue;
-        char id[300];
-        catalog_klaviyo_id(j->ext[i], id, sizeof id);
-        bool exists = false;
-        size_t k;
-        json_t *o;
-        json_array_foreach((json_t *)data, k, o)
-        {
-            const char *oid = json_string_value(json_object_get(o, "id"));
-            if (oid && strcmp(oid, id) == 0) {
-                exists = true;
-                break;
-            }
-        }
-        if (exists != (j->action == A_CREATE))
+    for (int i = 0; i < j->n; i++)
+        if (!j->settled[i] && obj_listed(j, i, data) != (j->action == A_CREATE))
             return false;
-    }
     return true;
 }
 
