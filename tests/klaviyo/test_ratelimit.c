@@ -917,8 +917,11 @@ static void test_header_mode_fills_every_window(void **state)
             struct flight *f = &fl[i];
             if (f->respond < 0 || f->counted || f->arrive != now)
                 continue;
-            int64_t w = (f->arrive - phase) / MIN - (start - phase) / MIN;
-            assert_true(w >= 0 && w < WINDOWS);
+            int64_t wn = (f->arrive - phase) / MIN - (start - phase) / MIN;
+            if (wn < 0 || wn >= WINDOWS)
+                fail_msg("request %d arrived in window %lld, outside the %d followed", i,
+                         (long long)wn, WINDOWS);
+            size_t w = (size_t)wn;
             assert_true(used[w] < op->steady_per_min);
             used[w]++;
             f->counted = true;
