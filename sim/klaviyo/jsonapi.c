@@ -68,11 +68,44 @@ static void url_encode(const char *s, char *out, size_t outsz)
     out[w] = 0;
 }
 
+static bool list_contains(const char *csv, const char *word);
+
+/* A resource as its GET shows it. A sparse fieldset (`fields[TYPE]=a,b`, JSON:API) keeps only
+ * the attributes and relationships it names. */
 json_t *japi_render(struct sim_req *r, const struct sim_obj *o, const char *path_prefix)
 {
-    (void)r;
-    json_t *d = json_deep_copy(o->doc);
-    json_object_del(d, "_");
+    json_t *d;
+    char param[128];
+    snprintf(param, sizeof param, "fields[%s]",
+             json_string_value(json_object_get(o->doc, "type"))
+                 ? json_string_value(json_object_get(o->doc, "type"))
+                 : "");
+    const char *fields = r ? req_query(r, param) : NULL;
+    if (fields && *fields) {
+        d = json_pack("{s:O,s:O}", "type", json_object_get(o->doc, "type"), "id",
+                      json_object_get(o->doc, "id"));
+        const char *parts[] = {"attributes", "relationships"};
+        for (size_t p = 0; p < 2; p++) {
+            json_t *src = json_object_get(o->doc, parts[p]);
+            if (!src)
+                continue;
+            json_t *keep = json_object();
+            const char *k;
+            json_t *v;
+            json_object_foreach(src, k, v)
+            {
+                if (list_contains(fields, k))
+                    json_object_set(keep, k, v);
+            }
+            if (p == 0 || json_object_size(keep))
+                json_object_set_new(d, parts[p], keep);
+            else
+                json_decref(keep);
+        }
+    } else {
+        d = json_deep_copy(o->doc);
+        json_object_del(d, "_");
+    }
     char enc[1024], url[1200];
     url_encode(o->id, enc, sizeof enc);
     snprintf(url, sizeof url, "%s%s/%s/", sim.base_url, path_prefix, enc);

@@ -367,7 +367,10 @@ static void job_lookup(struct cjob *j, enum jstage stage)
     char *filter = malloc(fsz), *target = malloc(tsz);
     int rc = filter && target ? klaviyo_filter_any(filter, fsz, "ids", ids, n) : CAD_ENOMEM;
     if (!rc) {
-        const char *kv[] = {"filter", filter, "page[size]", "100", NULL};
+        /* only the ids are wanted: a sparse fieldset keeps 100 objects' answer small */
+        char fields[64];
+        snprintf(fields, sizeof fields, "fields[%s]", kind_names[j->kind]);
+        const char *kv[] = {"filter", filter, fields, "external_id", "page[size]", "100", NULL};
         rc = klaviyo_target(target, tsz, kind_lists[j->kind], kv);
     }
     j->stage = stage;

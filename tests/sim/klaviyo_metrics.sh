@@ -240,5 +240,12 @@ check "its error points at items/data/1" jqb '.data.attributes.errors[0].source.
 req GET '/api/catalog-items?filter=equals(category.id,"$custom:::$default:::C1")'
 check "the other item is in its category" jqb '[.data[].id]==["$custom:::$default:::K1"]'
 
+# sparse fieldsets (JSON:API fields[TYPE]): only the named attributes; ids found through the index
+req GET '/api/catalog-items?filter=any(ids,["$custom:::$default:::K1","$custom:::$default:::G0","$custom:::$default:::NOPE"])&fields[catalog-item]=external_id'
+check "a sparse list names only the attribute asked for" jqb '[.data[] | .attributes | keys] == [["external_id"],["external_id"]]'
+check "ids found through the index, in creation order, missing ones left out" jqb '[.data[].id] == ["$custom:::$default:::G0","$custom:::$default:::K1"] and all(.data[]; .type=="catalog-item" and (.links.self|type=="string"))'
+req GET '/api/catalog-items?filter=any(ids,["$custom:::$default:::K1"])'
+check "without fields[] the whole item" jqb '.data[0].attributes | has("title") and has("url") and has("external_id")'
+
 echo "klaviyo_metrics: $passes passed, $fails failed"
 [ "$fails" = 0 ]
