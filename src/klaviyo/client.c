@@ -67,7 +67,8 @@ struct call {
     int64_t not_before_ms;
     int64_t intent_seq;
     int64_t started_ms;
-    int64_t sent_rl_ms; /* the limiter's clock when this attempt was handed to libcurl */
+    int64_t sent_rl_ms;    /* the limiter's clock when this attempt was handed to libcurl */
+    int64_t granted_rl_ms; /* ... and when the limiter granted it */
 
     /* The attempt just completed, between drain()'s two passes. */
     struct klaviyo_attempt att;
@@ -911,6 +912,7 @@ static int start_transfer(klaviyo_client *c, struct call *call)
     call->state = CALL_IN_FLIGHT;
     call->started_ms = time_mono_ms();
     call->sent_rl_ms = rl_now(c);
+    ratelimit_sent(c->rl, c->tenant_id, call->op, call->granted_rl_ms, call->sent_rl_ms);
     c->in_flight++;
     return CAD_OK;
 }
@@ -994,7 +996,8 @@ static int64_t dispatch(klaviyo_client *c)
             wait = c->op_wait[oi];
         } else {
             int64_t rl_wait = 0;
-            rc = ratelimit_acquire(c->rl, c->tenant_id, call->op, rl_now(c), &rl_wait);
+            call->granted_rl_ms = rl_now(c);
+            rc = ratelimit_acquire(c->rl, c->tenant_id, call->op, call->granted_rl_ms, &rl_wait);
             wait = real_ms(c, rl_wait);
             if (rc == RATELIMIT_WAIT) {
                 c->op_pass[oi] = c->pass;

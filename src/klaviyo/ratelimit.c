@@ -705,6 +705,32 @@ int ratelimit_observe_window(ratelimit *rl, const char *account, const struct ks
     return rc;
 }
 
+void ratelimit_sent(ratelimit *rl, const char *account, const struct kspec_op *op,
+                    int64_t granted_ms, int64_t sent_ms)
+{
+    if (!rl || !account || !op || sent_ms <= granted_ms)
+        return;
+    pthread_mutex_lock(&rl->lock);
+    struct bucket *b =
+        bucket_find(rl, account, op->operation_id, bucket_hash(account, op->operation_id));
+    if (b) {
+        /* the newest grants, from granted_ms on, move to sent_ms: max() keeps each ring in order */
+        for (int k = 0; k < W_COUNT; k++) {
+            struct window *w = &b->w[k];
+            for (int i = w->count - 1; i >= 0; i--) {
+                int64_t *t = &w->t[(w->head + i) % w->cap];
+                if (*t < granted_ms)
+                    break;
+                if (*t < sent_ms)
+                    *t = sent_ms;
+            }
+        }
+        if (b->last_grant_ms < sent_ms)
+            b->last_grant_ms = sent_ms;
+    }
+    pthread_mutex_unlock(&rl->lock);
+}
+
 int ratelimit_release(ratelimit *rl, const char *account, const struct kspec_op *op, int64_t now_ms)
 {
     int rc = check_args(rl, account, op, now_ms);

@@ -100,6 +100,14 @@ int ratelimit_observe_window(ratelimit *rl, const char *account, const struct ks
                              int limit, int remaining, int reset_s, int64_t sent_ms,
                              int64_t now_ms);
 
+/* A request granted at `granted_ms` actually left at `sent_ms` (its durable intent was written
+ * in between, which now and then takes a while: a WAL checkpoint, a slow fsync). Every grant of
+ * `op` since `granted_ms` is counted from `sent_ms` instead, so the windows reflect when requests
+ * reach the server and a late batch cannot arrive closer to the next than the limits allow.
+ * Only ever makes the limiter stricter. */
+void ratelimit_sent(ratelimit *rl, const char *account, const struct kspec_op *op,
+                    int64_t granted_ms, int64_t sent_ms);
+
 /* One granted request of `op` is over (answered, failed or never sent). Call it once per grant,
  * after ratelimit_observe_window for that answer; a missing call only makes the limiter stricter.
  */

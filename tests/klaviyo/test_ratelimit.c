@@ -236,6 +236,29 @@ static void test_margin_widens_windows(void **state)
     ratelimit_free(rl);
 }
 
+/* A request that left later than it was granted (its intent took a while to write) is counted
+ * from when it left: the next one waits a whole window from then, not from the grant; a send
+ * on time changes nothing; other buckets are not touched. */
+static void test_late_send_moves_the_grant(void **state)
+{
+    (void)state;
+    ratelimit *rl = new_limiter(0);
+    const struct kspec_op *op = op_named("get_accounts"); /* 1/s, 15/m */
+    int64_t wait = -1;
+    assert_int_equal(ratelimit_acquire(rl, "a", op, 10000, &wait), CAD_OK);
+    assert_int_equal(ratelimit_acquire(rl, "b", op, 10000, &wait), CAD_OK);
+    ratelimit_sent(rl, "a", op, 10000, 10300);
+    ratelimit_sent(rl, "b", op, 10000, 10000);
+    assert_int_equal(ratelimit_acquire(rl, "a", op, 11000, &wait), RATELIMIT_WAIT);
+    assert_int_equal(wait, 300);
+    assert_int_equal(ratelimit_acquire(rl, "a", op, 11300, &wait), CAD_OK);
+    assert_int_equal(ratelimit_acquire(rl, "b", op, 11000, &wait), CAD_OK);
+    /* a grant before `granted_ms` stays where it was */
+    ratelimit_sent(rl, "b", op, 11500, 11900);
+    assert_int_equal(ratelimit_acquire(rl, "b", op, 12000, &wait), CAD_OK);
+    ratelimit_free(rl);
+}
+
 static void test_daily_cap(void **state)
 {
     (void)state;
@@ -1018,6 +1041,7 @@ int main(void)
         cmocka_unit_test(test_checker_catches_excess),
         cmocka_unit_test(test_burst_and_steady_waits_are_exact),
         cmocka_unit_test(test_margin_widens_windows),
+        cmocka_unit_test(test_late_send_moves_the_grant),
         cmocka_unit_test(test_daily_cap),
         cmocka_unit_test(test_buckets_are_per_account_and_operation),
         cmocka_unit_test(test_remaining),
