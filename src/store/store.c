@@ -184,24 +184,25 @@ int64_t store_changes(store *st)
     return st->be->changes(st->h);
 }
 
-int store_begin(store *st)
+/* The outermost begin starts the transaction with `begin`; nested ones only count. */
+static int begin_with(store *st, int (*begin)(void *handle))
 {
     if (st->depth++ > 0)
         return CAD_OK;
-    int rc = st->be->begin(st->h);
+    int rc = begin(st->h);
     if (rc)
         st->depth = 0;
     return rc;
 }
 
+int store_begin(store *st)
+{
+    return begin_with(st, st->be->begin);
+}
+
 int store_begin_work(store *st)
 {
-    if (st->depth++ > 0)
-        return CAD_OK;
-    int rc = st->be->begin_work(st->h);
-    if (rc)
-        st->depth = 0;
-    return rc;
+    return begin_with(st, st->be->begin_work);
 }
 
 int store_commit(store *st)

@@ -793,42 +793,41 @@ static void test_property_never_exceeds_fixed_windows(void **state)
 
 /* ---- the property test, header-driven ---- */
 
-/* A server with Klaviyo's fixed windows at a random phase, another integration that has used a
- * share of every window, and requests that reach it after a random latency (whose spread stays
- * within the limiter's margin). The client asks the limiter, sends, and feeds every answer's
- * RateLimit-* headers back with ratelimit_observe_window; a share of answers after the first
- * carry none. The server must never count more in a window than it allows: no 429, ever. */
+/* A server with Klaviyo's fixed windows (steady and burst, at `phase`) that allows us `steady`
+ * and `burst` of them (another integration may use the rest), and requests that reach it after
+ * lat_min + [0, jitter] ms and are answered [back_min, back_min + back_jitter] ms after that.
+ * The client asks the limiter, sends, and feeds every answer's RateLimit-* headers back with
+ * ratelimit_observe_window, except one answer in `headerless_one_in` after the first (0: none).
+ * The server fails the test on any request over a limit; `used`, when given, counts the requests
+ * of each steady window from the one the run starts in. */
 struct flight {
     int64_t sent, arrive, respond;
     bool counted;
     int remaining, reset;
 };
 
-static void run_server_workload(uint64_t seed)
+struct server_sim {
+    const struct kspec_op *op;
+    int steady, burst, total;
+    int64_t phase, start, lat_min, jitter, back_min, back_jitter;
+    int headerless_one_in;
+    uint64_t rng;
+    int *used, nused;
+    const char *what; /* for failure messages */
+};
+
+static void server_run(struct server_sim *sv)
 {
-    static const char *const candidates[] = {"create_template", "get_accounts", "create_list",
-                                             "create_catalog_item", "create_campaign"};
-    uint64_t rng = seed;
-    const struct kspec_op *op = op_named(candidates[rng_below(&rng, CAD_ARRAY_LEN(candidates))]);
-    static const double shares[] = {0, 0.2, 0.5, 0.9};
-    double share = shares[rng_below(&rng, 4)];
-    int steady = op->steady_per_min - (int)(op->steady_per_min * share);
-    int burst = op->burst_per_s - (int)(op->burst_per_s * share);
-    int64_t phase = rng_below(&rng, MIN);
-    int64_t lat_min = rng_below(&rng, 400), jitter = rng_below(&rng, RATELIMIT_DEFAULT_MARGIN_MS);
+    const struct kspec_op *op = sv->op;
     ratelimit *rl = new_limiter(RATELIMIT_DEFAULT_MARGIN_MS);
     ratelimit_probe_first(rl, true);
-
-    int total = 2 * op->steady_per_min + (int)rng_below(&rng, op->steady_per_min);
-    if (op->daily > 0 && total > op->daily - (int)(op->daily * share))
-        total = op->daily - (int)(op->daily * share);
-    struct flight *fl = calloc((size_t)total, sizeof *fl);
+    struct flight *fl = calloc((size_t)sv->total, sizeof *fl);
     assert_non_null(fl);
     int sent = 0, done = 0, first = 0; /* fl[first..sent) may still be open */
-    int64_t now = DAY + rng_below(&rng, DAY), client_next = now;
+    int64_t now = sv->start, client_next = now, phase = sv->phase;
     int64_t steady_win = -1, burst_win = -1;
     int steady_used = 0, burst_used = 0;
-    while (done < total) {
+    while (done < sv->total) {
         /* The next event: an arrival, an answer, or the client asking again. */
         int64_t t = client_next;
         for (int i = first; i < sent; i++) {
@@ -850,15 +849,22 @@ static void run_server_workload(uint64_t seed)
                 burst_win = bw;
                 burst_used = 0;
             }
-            if (steady_used >= steady || burst_used >= burst)
-                fail_msg("seed %llu %s share %.1f: request %d throttled (%d/%d in the steady "
-                         "window, %d/%d in the burst window)",
-                         (unsigned long long)seed, op->operation_id, share, i, steady_used, steady,
-                         burst_used, burst);
+            if (steady_used >= sv->steady || burst_used >= sv->burst)
+                fail_msg("%s %s: request %d throttled (%d/%d in the steady window, %d/%d in the "
+                         "burst window)",
+                         sv->what, op->operation_id, i, steady_used, sv->steady, burst_used,
+                         sv->burst);
             steady_used++;
             burst_used++;
+            if (sv->used) {
+                int64_t w = sw - (sv->start - phase) / MIN;
+                if (w < 0 || w >= sv->nused)
+                    fail_msg("%s: request %d arrived in window %lld, outside the %d followed",
+                             sv->what, i, (long long)w, sv->nused);
+                sv->used[(size_t)w]++;
+            }
             f->counted = true;
-            f->remaining = steady - steady_used;
+            f->remaining = sv->steady - steady_used;
             int64_t edge = phase + (sw + 1) * MIN;
             f->reset = (int)((edge - f->arrive + SEC - 1) / SEC);
         }
@@ -868,7 +874,8 @@ static void run_server_workload(uint64_t seed)
                 continue;
             /* Some answers carry no headers (a 5xx, say), but not the first: before any, the
              * limiter cannot know what others used and follows the published limits. */
-            if (i == 0 || rng_below(&rng, 20) != 0)
+            if (i == 0 || !sv->headerless_one_in ||
+                rng_below(&sv->rng, (uint64_t)sv->headerless_one_in) != 0)
                 assert_int_equal(ratelimit_observe_window(rl, "acct", op, op->steady_per_min,
                                                           f->remaining, f->reset, f->sent, now),
                                  CAD_OK);
@@ -882,7 +889,7 @@ static void run_server_workload(uint64_t seed)
         if (now < client_next)
             continue;
         client_next = INT64_MAX;
-        while (sent < total) {
+        while (sent < sv->total) {
             int64_t wait = 0;
             int rc = ratelimit_acquire(rl, "acct", op, now, &wait);
             if (rc == RATELIMIT_WAIT) {
@@ -890,14 +897,44 @@ static void run_server_workload(uint64_t seed)
                 break;
             }
             assert_int_equal(rc, CAD_OK);
-            int64_t lat = lat_min + rng_below(&rng, jitter + 1);
-            int64_t respond = now + lat + rng_below(&rng, 5);
-            fl[sent] = (struct flight){.sent = now, .arrive = now + lat, .respond = respond};
+            int64_t arrive = now + sv->lat_min + rng_below(&sv->rng, (uint64_t)sv->jitter + 1);
+            int64_t respond =
+                arrive + sv->back_min + rng_below(&sv->rng, (uint64_t)sv->back_jitter + 1);
+            fl[sent] = (struct flight){.sent = now, .arrive = arrive, .respond = respond};
             sent++;
         }
     }
     free(fl);
     ratelimit_free(rl);
+}
+
+/* At a random phase, with another integration using a share of every window and latencies
+ * whose spread stays within the limiter's margin: no 429, ever. */
+static void run_server_workload(uint64_t seed)
+{
+    static const char *const candidates[] = {"create_template", "get_accounts", "create_list",
+                                             "create_catalog_item", "create_campaign"};
+    uint64_t rng = seed;
+    const struct kspec_op *op = op_named(candidates[rng_below(&rng, CAD_ARRAY_LEN(candidates))]);
+    static const double shares[] = {0, 0.2, 0.5, 0.9};
+    double share = shares[rng_below(&rng, 4)];
+    char what[64];
+    snprintf(what, sizeof what, "seed %llu share %.1f", (unsigned long long)seed, share);
+    struct server_sim sv = {.op = op,
+                            .steady = op->steady_per_min - (int)(op->steady_per_min * share),
+                            .burst = op->burst_per_s - (int)(op->burst_per_s * share),
+                            .phase = rng_below(&rng, MIN),
+                            .lat_min = rng_below(&rng, 400),
+                            .jitter = rng_below(&rng, RATELIMIT_DEFAULT_MARGIN_MS),
+                            .back_jitter = 4,
+                            .headerless_one_in = 20,
+                            .what = what};
+    sv.total = 2 * op->steady_per_min + (int)rng_below(&rng, op->steady_per_min);
+    if (op->daily > 0 && sv.total > op->daily - (int)(op->daily * share))
+        sv.total = op->daily - (int)(op->daily * share);
+    sv.start = DAY + rng_below(&rng, DAY);
+    sv.rng = rng;
+    server_run(&sv);
 }
 
 static void test_property_header_mode_never_throttled(void **state)
@@ -917,72 +954,23 @@ static void test_header_mode_fills_every_window(void **state)
 {
     (void)state;
     const struct kspec_op *op = op_named("create_catalog_item");
-    const int64_t phase = 17 * SEC + 300;
-    uint64_t rng = 0x5eed;
-    ratelimit *rl = new_limiter(RATELIMIT_DEFAULT_MARGIN_MS);
-    ratelimit_probe_first(rl, true);
-    int total = 3 * op->steady_per_min + op->steady_per_min / 2;
-    struct flight *fl = calloc((size_t)total, sizeof *fl);
-    assert_non_null(fl);
     enum { WINDOWS = 16 };
     int used[WINDOWS] = {0};
-    int64_t start = 3 * DAY, now = start, client_next = now;
-    int sent = 0, done = 0, first = 0;
-    while (done < total) {
-        int64_t t = client_next;
-        for (int i = first; i < sent; i++) {
-            int64_t e = fl[i].counted ? fl[i].respond : fl[i].arrive;
-            if (fl[i].respond >= 0 && e < t)
-                t = e;
-        }
-        now = t;
-        for (int i = first; i < sent; i++) {
-            struct flight *f = &fl[i];
-            if (f->respond < 0 || f->counted || f->arrive != now)
-                continue;
-            int64_t wn = (f->arrive - phase) / MIN - (start - phase) / MIN;
-            if (wn < 0 || wn >= WINDOWS)
-                fail_msg("request %d arrived in window %lld, outside the %d followed", i,
-                         (long long)wn, WINDOWS);
-            size_t w = (size_t)wn;
-            assert_true(used[w] < op->steady_per_min);
-            used[w]++;
-            f->counted = true;
-            f->remaining = op->steady_per_min - used[w];
-            int64_t edge = phase + ((f->arrive - phase) / MIN + 1) * MIN;
-            f->reset = (int)((edge - f->arrive + SEC - 1) / SEC);
-        }
-        for (int i = first; i < sent; i++) {
-            struct flight *f = &fl[i];
-            if (f->respond != now || !f->counted)
-                continue;
-            assert_int_equal(ratelimit_observe_window(rl, "acct", op, op->steady_per_min,
-                                                      f->remaining, f->reset, f->sent, now),
-                             CAD_OK);
-            assert_int_equal(ratelimit_release(rl, "acct", op, now), CAD_OK);
-            f->respond = -1;
-            done++;
-            client_next = now < client_next ? now : client_next;
-        }
-        while (first < sent && fl[first].respond < 0)
-            first++;
-        if (now < client_next)
-            continue;
-        client_next = INT64_MAX;
-        while (sent < total) {
-            int64_t wait = 0;
-            int rc = ratelimit_acquire(rl, "acct", op, now, &wait);
-            if (rc == RATELIMIT_WAIT) {
-                client_next = now + wait;
-                break;
-            }
-            assert_int_equal(rc, CAD_OK);
-            int64_t there = 25 + rng_below(&rng, 26), back = 25 + rng_below(&rng, 26);
-            fl[sent] =
-                (struct flight){.sent = now, .arrive = now + there, .respond = now + there + back};
-            sent++;
-        }
-    }
+    struct server_sim sv = {.op = op,
+                            .steady = op->steady_per_min,
+                            .burst = op->burst_per_s,
+                            .total = 3 * op->steady_per_min + op->steady_per_min / 2,
+                            .phase = 17 * SEC + 300,
+                            .start = 3 * DAY,
+                            .lat_min = 25,
+                            .jitter = 25,
+                            .back_min = 25,
+                            .back_jitter = 25,
+                            .rng = 0x5eed,
+                            .used = used,
+                            .nused = WINDOWS,
+                            .what = "fills every window"};
+    server_run(&sv);
     /* The first window is partly gone before the client starts and the last holds the rest;
      * every one between is full. */
     int last = WINDOWS - 1;
@@ -993,8 +981,6 @@ static void test_header_mode_fills_every_window(void **state)
         if (used[w] != op->steady_per_min)
             fail_msg("steady window %d of %d: %d of %d requests used", w, last, used[w],
                      op->steady_per_min);
-    free(fl);
-    ratelimit_free(rl);
 }
 
 /* ---- threads ---- */

@@ -344,16 +344,24 @@ static void test_dependency_order(void **state)
 
 /* ---- the apply lease ---- */
 
-static void test_lease(void **state)
+/* A fresh store in a scratch directory, foreign keys off (the tests insert rows out of order). */
+static store *scratch_store(char **dir)
 {
-    (void)state;
-    char *dir = test_tmpdir();
-    assert_non_null(dir);
+    *dir = test_tmpdir();
+    assert_non_null(*dir);
     char url[4200];
-    snprintf(url, sizeof url, "sqlite:%s/t.db", dir);
+    snprintf(url, sizeof url, "sqlite:%s/t.db", *dir);
     store *st = NULL;
     assert_int_equal(store_open(&st, url), CAD_OK);
     assert_int_equal(store_exec(st, "PRAGMA foreign_keys = OFF", SV_NONE), CAD_OK);
+    return st;
+}
+
+static void test_lease(void **state)
+{
+    (void)state;
+    char *dir = NULL;
+    store *st = scratch_store(&dir);
 
     struct plan_lease a, b, c;
     assert_int_equal(plan_lease_take(st, "pl-1", 0, &a), CAD_OK);
@@ -404,13 +412,8 @@ static void test_lease(void **state)
 static void test_print_json_matches_jansson(void **state)
 {
     (void)state;
-    char *dir = test_tmpdir();
-    assert_non_null(dir);
-    char url[4200];
-    snprintf(url, sizeof url, "sqlite:%s/t.db", dir);
-    store *st = NULL;
-    assert_int_equal(store_open(&st, url), CAD_OK);
-    assert_int_equal(store_exec(st, "PRAGMA foreign_keys = OFF", SV_NONE), CAD_OK);
+    char *dir = NULL;
+    store *st = scratch_store(&dir);
     assert_int_equal(
         store_exec(st,
                    "INSERT INTO plans (id, tenant_id, bundle_dir, bundle_hash, hash, prune, "
