@@ -200,9 +200,10 @@ static struct cjob *job_load(struct capply *a, int kind, int action, int *rc)
 /* ---- recording ---- */
 
 /* The job's steps are all the group's unfinished steps in [seq[0], seq[n-1]] (job_load took the
- * next ones in order), so a statement over that range, the group's kind and action and the
- * state `intent` names exactly them: the common cases are written in a few statements instead
- * of two per step. */
+ * next ones in order), so a statement over that range, the group's kind and action and an
+ * unfinished state (`intent`, or `pending` for one a lookup found done before it was sent)
+ * names exactly them: the common cases are written in a few statements instead of two per
+ * step. */
 #define JOB_STEPS                                                                                  \
     "SELECT seq FROM plan_steps WHERE plan_id = $1 AND seq BETWEEN $2 AND $3 AND kind = $4 AND "   \
     "action = $5"
@@ -221,7 +222,7 @@ static int job_record_range(struct cjob *j, int64_t now)
         "plan_step_runs.plan_id AND s.seq = plan_step_runs.seq) END, result_hash = (SELECT "
         "s.content_hash FROM plan_steps s WHERE s.plan_id = plan_step_runs.plan_id AND s.seq = "
         "plan_step_runs.seq), job_id = $6, error = NULL, updated_ms = $7 WHERE plan_id = $1 AND "
-        "state = 'intent' AND seq IN (" JOB_STEPS ")",
+        "state IN ('pending', 'intent') AND seq IN (" JOB_STEPS ")",
         SV_ARGS(JOB_ARGS(j), j->job_id[0] ? SV_TEXT(j->job_id) : SV_NULL, SV_INT(now)));
     if (rc)
         return rc;

@@ -26,7 +26,7 @@
 #include "providers/providers.h"
 #include "tenant/tenant.h"
 
-#define PRODUCTS_PER_TX 1000 /* a commit (an fsync) per 4,000 objects or so */
+#define PRODUCTS_PER_TX 1000 /* products (about 4,000 objects) to a work-table transaction */
 #define DIFF_VALUE_MAX  120
 
 /* Klaviyo's dependency order: categories before the items that name them, items before their
