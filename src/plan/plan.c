@@ -947,30 +947,12 @@ static bool line_json_string(struct json_ctx *j, const char *s)
             (extra == 3 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
             return false;
         p += 1 + extra;
-        switch (cp) {
-        case '"':
-            line_put(j, "\\\"", 2);
+        static const char *const short_escape[0x60] = {
+            ['"'] = "\\\"", ['\\'] = "\\\\", ['\b'] = "\\b", ['\f'] = "\\f",
+            ['\n'] = "\\n", ['\r'] = "\\r",  ['\t'] = "\\t"};
+        if (cp < 0x60 && short_escape[cp]) {
+            line_str(j, short_escape[cp]);
             continue;
-        case '\\':
-            line_put(j, "\\\\", 2);
-            continue;
-        case '\b':
-            line_put(j, "\\b", 2);
-            continue;
-        case '\f':
-            line_put(j, "\\f", 2);
-            continue;
-        case '\n':
-            line_put(j, "\\n", 2);
-            continue;
-        case '\r':
-            line_put(j, "\\r", 2);
-            continue;
-        case '\t':
-            line_put(j, "\\t", 2);
-            continue;
-        default:
-            break;
         }
         if (cp < 0x10000) {
             snprintf(esc, sizeof esc, "\\u%04X", (unsigned)cp);
