@@ -76,10 +76,8 @@ json_t *japi_render(struct sim_req *r, const struct sim_obj *o, const char *path
 {
     json_t *d;
     char param[128];
-    snprintf(param, sizeof param, "fields[%s]",
-             json_string_value(json_object_get(o->doc, "type"))
-                 ? json_string_value(json_object_get(o->doc, "type"))
-                 : "");
+    const char *type = json_string_value(json_object_get(o->doc, "type"));
+    snprintf(param, sizeof param, "fields[%s]", type ? type : "");
     const char *fields = r ? req_query(r, param) : NULL;
     if (fields && *fields) {
         d = json_pack("{s:O,s:O}", "type", json_object_get(o->doc, "type"), "id",

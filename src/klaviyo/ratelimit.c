@@ -62,7 +62,7 @@ struct server_view {
     bool observed;    /* obs_left holds the min over this window's observations */
     int obs_left;     /* remaining - other requests outstanding - grants since, minimised */
     int min_rem;      /* the lowest RateLimit-Remaining this window's answers gave */
-    long unheard0;    /* the bucket's `releases - observed` when this window began */
+    long unheard0;    /* the bucket's unheard() when this window began */
     int next_pre;     /* grants that may be counted in the next window */
     bool snapped;     /* next_pre holds what was outstanding at edge_lo */
     int server_limit; /* the latest RateLimit-Limit, which `foreign` is a part of */
@@ -83,7 +83,7 @@ struct bucket {
     int64_t last_grant_ms;    /* when the latest grant was recorded */
     int64_t blocked_until_ms; /* 429 penalty */
     int outstanding;          /* granted and not released (ratelimit_release) */
-    long observed, releases;  /* answers with RateLimit-* headers, and all answers */
+    long heard, releases;     /* answers with RateLimit-* headers, and all answers */
     struct server_view sv;
 };
 
@@ -375,6 +375,12 @@ static int view_burst(const struct bucket *b)
 
 static void view_roll(struct bucket *b);
 
+/* Answers so far that carried no RateLimit-* headers. */
+static long unheard(const struct bucket *b)
+{
+    return b->releases - b->heard;
+}
+
 /* Brings the view to `now`: from edge_lo on, what is outstanding may be counted in the next
  * window; from edge_hi on, the next window is the current one. A view without news for
  * VIEW_STALE_MS is dropped (the sliding windows, which saw every grant, take over). */
@@ -418,7 +424,7 @@ static void view_roll(struct bucket *b)
     v->guess_left = guess > 0 ? guess : 0;
     v->observed = false;
     v->min_rem = v->limit;
-    v->unheard0 = b->releases - b->observed;
+    v->unheard0 = unheard(b);
     v->own = v->next_pre;
     v->next_pre = 0;
     v->snapped = false;
@@ -464,7 +470,7 @@ static void view_observe(struct bucket *b, int limit, int remaining, int reset_s
                                   .observed = true,
                                   .obs_left = left,
                                   .min_rem = remaining,
-                                  .unheard0 = b->releases - b->observed,
+                                  .unheard0 = unheard(b),
                                   .server_limit = limit,
                                   .foreign = foreign > 0 ? foreign : 0,
                                   .own = own};
@@ -485,10 +491,10 @@ static void view_observe(struct bucket *b, int limit, int remaining, int reset_s
          * last gave the lowest remaining, unless its answer carried no headers: the requests
          * subtracted above as perhaps uncounted (most were counted before their answers came)
          * are given back, less one for each answer this window without headers. */
-        long unheard = b->releases - b->observed - v->unheard0;
+        long silent = unheard(b) - v->unheard0;
         if (others == 0) {
             int all =
-                (v->min_rem < v->limit ? v->min_rem : v->limit) - (int)(unheard > 0 ? unheard : 0);
+                (v->min_rem < v->limit ? v->min_rem : v->limit) - (int)(silent > 0 ? silent : 0);
             if (all > v->obs_left)
                 v->obs_left = all;
         }
@@ -698,7 +704,7 @@ int ratelimit_observe_window(ratelimit *rl, const char *account, const struct ks
         bucket_touch(b, now_ms);
         view_advance(b, now_ms);
         view_observe(b, limit, remaining, reset_s, sent_ms, now_ms);
-        b->observed++;
+        b->heard++;
         view_advance(b, now_ms);
     }
     pthread_mutex_unlock(&rl->lock);
