@@ -159,7 +159,7 @@ add_tenant() {
 }
 
 HAS_INTEGRATION=0
-"$B/cadence-klaviyo-sim" --help 2>&1 | grep -q -- '--shopify-integration' && HAS_INTEGRATION=1
+"$B/cadence-klaviyo-sim" --help 2>&1 | matches -- '--shopify-integration' && HAS_INTEGRATION=1
 
 # ============ 1. 5,000 products end to end ============
 note "1. full sync of 5,000 products"
@@ -187,7 +187,7 @@ if [ "$HAS_INTEGRATION" = 1 ]; then
     [ "$(sj '.sync.integration_warning')" = null ] && ok || fail "1: integration warning without the integration: $(sj .sync.integration_warning)"
 else
     # Until the emulator answers GET /api/metrics the check cannot be made, and says so.
-    sj '.sync.integration_warning' | grep -q "could not check" && ok || fail "1: integration warning: $(sj .sync.integration_warning)"
+    sj '.sync.integration_warning' | matches "could not check" && ok || fail "1: integration warning: $(sj .sync.integration_warning)"
 fi
 [ "$(grep -vc '^catalog-' "$WORK/steps")" = 0 ] && ok || fail "1: non-catalog steps in the plan"
 note "1. sync took read $(sj .sync.read_ms) ms, plan $(sj .sync.plan_ms) ms; applying"
@@ -273,7 +273,7 @@ confirm_apply "2"
 counts_are "2" "$K1" 5005 15015 10
 objs "$K1" catalog-item
 grep -q "\"external_id\":\"$D1\"" "$WORK/objs" && fail "2: deleted product $D1 still in Klaviyo" || ok
-jq -r "select(.attributes.external_id == \"$E1\") | .attributes.title" "$WORK/objs" | grep -q '(rev 1)' && ok || fail "2: edited product $E1 not updated in Klaviyo"
+jq -r "select(.attributes.external_id == \"$E1\") | .attributes.title" "$WORK/objs" | matches '(rev 1)' && ok || fail "2: edited product $E1 not updated in Klaviyo"
 csync "$ACME"
 expect "2: third sync" 0
 [ "$(sj '.id')|$(sj '.status')|$(sj '.sync.unchanged')|$(sj '.nsteps')" = "null|unchanged|20030|0" ] && ok ||
@@ -329,7 +329,7 @@ crash_round "3b"
 counts_are "3b" "$K3" 610 1830 10
 objs "$K3" catalog-item
 E3=$(jq -r '.edited[0]' <<<"$M")
-jq -r "select(.attributes.external_id == \"$E3\") | .attributes.title" "$WORK/objs" | grep -q '(rev 1)' && ok || fail "3b: edited product $E3 not updated"
+jq -r "select(.attributes.external_id == \"$E3\") | .attributes.title" "$WORK/objs" | matches '(rev 1)' && ok || fail "3b: edited product $E3 not updated"
 csync "$CRASH" --mode bulk
 [ "$(sj .status)" = unchanged ] && ok || fail "3: after the crashes a sync is not up to date: $(sj '.sync | "\(.creates)/\(.updates)/\(.deletes)"')"
 echo "SIGKILLs that landed during a catalog apply: $KILLS"
@@ -354,7 +354,7 @@ else
     [ "$(printf '%s' "$RUN_OUT" | jq -r .standing_approval_by)" = "$ADMIN" ] && ok || fail "4: status after approve: $RUN_OUT"
     run audit list --tenant "$CRASH" --action catalog.approval
     expect "4: audited" 0 "catalog.approval"
-    printf '%s' "$RUN_OUT" | grep -q "$ADMIN" && ok || fail "4: the audit entry does not name the admin: $RUN_OUT"
+    printf '%s' "$RUN_OUT" | matches "$ADMIN" && ok || fail "4: the audit entry does not name the admin: $RUN_OUT"
     M=$(mutate "$S3" '{"edit":5,"add":2,"delete":1}')
     E4=$(jq -r '.edited[0]' <<<"$M")
     csync "$CRASH" --mode bulk
@@ -364,9 +364,9 @@ else
     [ -n "$PLAN_ID" ] && [ "$(plan_status "$PLAN_ID")" = done ] && ok || fail "4: the plan '$PLAN_ID' is $(plan_status "$PLAN_ID")"
     counts_are "4" "$K3" 611 1833 10
     objs "$K3" catalog-item
-    jq -r "select(.attributes.external_id == \"$E4\") | .attributes.title" "$WORK/objs" | grep -q '(rev' && ok || fail "4: edited product $E4 not updated"
+    jq -r "select(.attributes.external_id == \"$E4\") | .attributes.title" "$WORK/objs" | matches '(rev' && ok || fail "4: edited product $E4 not updated"
     run audit list --tenant "$CRASH" --action plan.confirm
-    printf '%s' "$RUN_OUT" | grep "$PLAN_ID" | grep -q . && ok || fail "4: no plan.confirm audited for $PLAN_ID: $RUN_OUT"
+    printf '%s' "$RUN_OUT" | grep "$PLAN_ID" | matches . && ok || fail "4: no plan.confirm audited for $PLAN_ID: $RUN_OUT"
     run catalog approve "$CRASH" --operator "$OPERATOR" --revoke
     expect "4: an operator cannot withdraw it" 1
     run catalog approve "$CRASH" --operator "$ADMIN" --revoke
@@ -466,7 +466,7 @@ if [ "$HAS_INTEGRATION" = 1 ]; then
     W=$(writes "$K7")
     csync "$TENANT"
     expect "7: sync warns" 0 "Shopify integration"
-    sj '.sync.integration_warning' | grep -q "own Shopify integration" && ok || fail "7: integration_warning: $(sj .sync.integration_warning)"
+    sj '.sync.integration_warning' | matches "own Shopify integration" && ok || fail "7: integration_warning: $(sj .sync.integration_warning)"
     [ "$(sj .sync.applied)" = false ] && ok || fail "7: applied under the standing approval despite the warning"
     [ "$(writes "$K7")" = "$W" ] && ok || fail "7: Klaviyo was written to"
     run catalog status "$TENANT"

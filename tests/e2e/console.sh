@@ -118,15 +118,15 @@ check "a console form without a session" 403 "sign in again"
 JAR="$WORK/jar-probe" req login_page GET /admin/login
 check "login page" 200 '<label for="password">Password</label>'
 [ "$(header Cache-Control)" = no-store ] && ok || fail "the login page is cacheable"
-cookies | grep -q 'cadence_login=.*; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=3600$' && ok ||
+cookies | matches 'cadence_login=.*; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=3600$' && ok ||
     fail "pre-login cookie attributes: $(cookies)"
-cookies | grep -qi 'secure' && fail "Secure cookie behind an http public URL" || ok
+cookies | matches -i 'secure' && fail "Secure cookie behind an http public URL" || ok
 if grep -Eq '<script>|<script [^>]*>[^<]' "$BODY"; then fail "inline script on the login page"; else ok; fi
 
 # ---- CSRF and validation on the login form ----
 req login_nocsrf POST /admin/login --data-urlencode "email=admin@agency.test" --data-urlencode "password=$ADMIN_PW"
 check "login without a CSRF token" 403
-cookies | grep -q cadence_console && fail "a session without CSRF" || ok
+cookies | matches cadence_console && fail "a session without CSRF" || ok
 JAR="$WORK/jar-x" req login_form_x GET /admin/login
 CSRF_X=$(csrf_in)
 req login_othercookie POST /admin/login --data-urlencode "csrf=$CSRF_X" -b "cadence_login=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=' | head -c 42)A" \
@@ -155,7 +155,7 @@ grep -Eq 'locked until [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2} UTC' "$BODY"
 [ -n "$(header Retry-After)" ] && ok || fail "lockout without Retry-After"
 login "$WORK/jar-w" Oper@Agency.test "$OPER_PW"
 check "the right password is refused while locked (any case of the email)" 429 "Account locked"
-cookies | grep -q cadence_console && fail "a session while locked" || ok
+cookies | matches cadence_console && fail "a session while locked" || ok
 login "$WORK/jar-w2" nobody@agency.test "wrong password 2"
 login "$WORK/jar-w2" nobody@agency.test "wrong password 3"
 check "an unknown account locks the same way" 429 "Account locked"
@@ -177,11 +177,11 @@ printf '# Netscape HTTP Cookie File\n127.0.0.1\tFALSE\t/admin\tFALSE\t0\tcadence
 login "$WORK/jar-admin" admin@agency.test "$ADMIN_PW"
 check "admin signs in" 303
 [ "$(header Location)" = /admin ] && ok || fail "login: Location $(header Location)"
-cookies | grep -Eiq '^set-cookie: cadence_console=[A-Za-z0-9_-]{43}; Path=/admin; HttpOnly; SameSite=Strict$' && ok ||
+cookies | matches -Ei '^set-cookie: cadence_console=[A-Za-z0-9_-]{43}; Path=/admin; HttpOnly; SameSite=Strict$' && ok ||
     fail "session cookie attributes: $(cookies)"
 SESS_A=$(jar_value "$WORK/jar-admin" cadence_console)
 [ ${#SESS_A} = 43 ] && [ "$SESS_A" != AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA ] && ok || fail "the planted session id survived login"
-db .dump | grep -qF "$SESS_A" && fail "a session id is stored in plain" || ok
+db .dump | matches -F "$SESS_A" && fail "a session id is stored in plain" || ok
 [ "$(db "SELECT COUNT(*) FROM console_sessions WHERE id_sha256 = '$(printf '%s' "$SESS_A" | sha256sum | cut -c1-64)'")" = 1 ] &&
     ok || fail "the session is not stored as its SHA-256"
 # A second login from the same browser replaces the session; the old id stops working.
@@ -375,7 +375,7 @@ JAR="$WORK/jar-admin" req audit GET /admin/audit
 check "audit viewer" 200 'console.login'
 JAR="$WORK/jar-admin" req audit_tenant GET "/admin/audit?tenant=blue-fern-tea"
 check "filter by tenant" 200 'tenant.paid'
-if grep -o '<tr><td>[0-9]*</td><td><time>[^<]*</time></td><td>[^<]*</td>' "$BODY" | grep -v '<td>blue-fern-tea</td>$' | grep -q .; then
+if grep -o '<tr><td>[0-9]*</td><td><time>[^<]*</time></td><td>[^<]*</td>' "$BODY" | grep -v '<td>blue-fern-tea</td>$' | matches .; then
     fail "the tenant filter shows other tenants"
 else ok; fi
 JAR="$WORK/jar-admin" req audit_actor GET "/admin/audit?actor=admin%40agency.test&action=tenant.paid"
@@ -423,7 +423,7 @@ JAR="$WORK/jar-new" req logout_nocsrf POST /admin/logout -d x=1
 check "logout without CSRF" 403
 JAR="$WORK/jar-new" req logout POST /admin/logout --data-urlencode "csrf=$CSRF_NEW"
 check "logout" 303
-cookies | grep -iq '^set-cookie: cadence_console=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0$' && ok || fail "logout does not clear the cookie"
+cookies | matches -i '^set-cookie: cadence_console=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0$' && ok || fail "logout does not clear the cookie"
 req after_logout GET /admin -b "cadence_console=$SESS_NEW"
 check "a logged-out session is dead" 303
 HASH_OPER=$(printf '%s' "$(jar_value "$WORK/jar-oper" cadence_console)" | sha256sum | cut -c1-64)
@@ -454,7 +454,7 @@ kill -TERM "$PID_serve"
 wait "$PID_serve" 2>/dev/null
 start_serve serve2 CADENCE_PUBLIC_URL=https://console.agency.test
 req https_login GET /admin/login
-cookies | grep -q 'cadence_login=.*; HttpOnly; SameSite=Strict; Max-Age=3600; Secure$' && ok || fail "no Secure cookie behind https: $(cookies)"
+cookies | matches 'cadence_login=.*; HttpOnly; SameSite=Strict; Max-Age=3600; Secure$' && ok || fail "no Secure cookie behind https: $(cookies)"
 kill -TERM "$PID_serve2"
 wait "$PID_serve2" 2>/dev/null
 

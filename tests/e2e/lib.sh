@@ -20,9 +20,23 @@ cleanup() {
 trap cleanup EXIT
 
 ok() { PASSED=$((PASSED + 1)); }
+# fail MESSAGE: a failed check. A message that quotes a whole command output is cut at 700
+# characters, so that a CI log that folds long lines still shows which check failed.
 fail() {
     FAILED=$((FAILED + 1))
-    echo "FAIL: $*" >&2
+    local msg="$*"
+    [ "${#msg}" -le 700 ] || msg="${msg:0:700} [… ${#msg} characters in all]"
+    echo "FAIL: $msg" >&2
+}
+
+# matches [GREP-OPTIONS] PATTERN: whether standard input, read to its end, has a line matching
+# PATTERN. Not `cmd | grep -q`: under pipefail, grep -q stops at the first match and cmd, if it
+# still had more to write than a pipe holds, dies of SIGPIPE and fails the pipeline, so a match
+# reads as a mismatch, sometimes (a check that passes or fails with the scheduler).
+matches() {
+    local input
+    input=$(cat)
+    grep -q "$@" <<<"$input"
 }
 
 # run CMD...: runs cadence with the args, stdout in $RUN_OUT, stderr in $RUN_ERR, status in $RUN_RC.
@@ -50,7 +64,7 @@ expect() {
         fail "$name: exit $RUN_RC, expected $rc; stderr: $RUN_ERR"
         return
     fi
-    if [ -n "$pattern" ] && ! printf '%s\n%s\n' "$RUN_OUT" "$RUN_ERR" | grep -Eq -- "$pattern"; then
+    if [ -n "$pattern" ] && ! grep -Eq -- "$pattern" <<<"$RUN_OUT"$'\n'"$RUN_ERR"; then
         fail "$name: output does not match /$pattern/: $RUN_OUT $RUN_ERR"
         return
     fi

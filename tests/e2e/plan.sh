@@ -114,9 +114,9 @@ for spec in template:update list:update segment:update form:replace coupon:updat
     got=$(printf '%s' "$PLAN_JSON" | jq -r --arg k "$k" '[.steps[] | select(.kind == $k) | .action] | map(select(. != "unchanged")) | unique | join(",")')
     [ "$got" = "$want" ] && ok || fail "$k: expected $want, got '$got'"
 done
-printf '%s' "$PLAN_JSON" | jq -r '.steps[] | select(.kind=="template" and .action=="update") | .diff' | grep -q '^+<p>More trail news</p>' &&
+printf '%s' "$PLAN_JSON" | jq -r '.steps[] | select(.kind=="template" and .action=="update") | .diff' | matches '^+<p>More trail news</p>' &&
     ok || fail "the template diff is not a unified diff with the new line"
-printf '%s' "$PLAN_JSON" | jq -r '.steps[] | select(.kind=="list" and .action=="update") | .diff' | grep -q '/opt_in_process: "single_opt_in" -> "double_opt_in"' &&
+printf '%s' "$PLAN_JSON" | jq -r '.steps[] | select(.kind=="list" and .action=="update") | .diff' | matches '/opt_in_process: "single_opt_in" -> "double_opt_in"' &&
     ok || fail "the list diff is not field by field"
 EDIT_ID=$PLAN_ID EDIT_HASH=$PLAN_HASH
 

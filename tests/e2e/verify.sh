@@ -83,7 +83,7 @@ run audit list --tenant acme-outdoors --action 'klaviyo.*'
 expect "audit lists the calls" 0 "GET /api/accounts"
 calls=$(printf '%s\n' "$RUN_OUT" | grep -c "klaviyo.call")
 [ "$calls" -ge 26 ] && ok || fail "expected at least 26 audited calls for acme-outdoors, got $calls"
-printf '%s\n' "$RUN_OUT" | grep -q "no response recorded" && fail "a call has no outcome" || ok
+printf '%s\n' "$RUN_OUT" | matches "no response recorded" && fail "a call has no outcome" || ok
 
 # ---- Klaviyo unreachable: nothing changes ----
 kill "$SIM_PID"

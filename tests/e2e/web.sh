@@ -58,7 +58,7 @@ sqlite3 "$CADENCE_DATA/cadence.db" "UPDATE onboarding_links SET revoked_ms = NUL
     WHERE token_sha256 = '$(printf '%s' "$TOK_EXPIRED" | sha256sum | cut -c1-64)'"
 run tenant link later-co
 expect "only hashes are stored" 0
-if sqlite3 "$CADENCE_DATA/cadence.db" .dump | grep -qF "$TOK_A"; then fail "a token is stored"; else ok; fi
+if sqlite3 "$CADENCE_DATA/cadence.db" .dump | matches -F "$TOK_A"; then fail "a token is stored"; else ok; fi
 run tenant link later-co
 TOK_C=${RUN_OUT##*/}
 
@@ -117,7 +117,7 @@ CSP="default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' dat
 req metrics GET /metrics
 check "metrics" 200 '^http_requests_total\{route="healthz",status="200"\} 1$'
 grep -q '^# TYPE http_requests_total counter$' "$BODY" && ok || fail "metrics: no TYPE line"
-if grep -v '^#' "$BODY" | grep -Evq '^[a-z_:]+(\{[^}]*\})? [0-9]+$'; then fail "metrics: a malformed sample"; else ok; fi
+if grep -v '^#' "$BODY" | matches -Ev '^[a-z_:]+(\{[^}]*\})? [0-9]+$'; then fail "metrics: a malformed sample"; else ok; fi
 req css GET /assets/cadence.css
 check "stylesheet" 200 "box-sizing"
 [[ "$(header Content-Type)" == text/css* ]] && ok || fail "css content type"

@@ -28,7 +28,7 @@ expect "list shows the queued message" 0 '^1 +queued +0 +key_request +acme-outdo
 
 CADENCE_SMTP_URL="smtp://cadence:hunter2-password@mail.example:587" run mail send
 expect "credentials in the SMTP URL are refused" 1 'CADENCE_SMTP_USER'
-if printf '%s' "$RUN_ERR" | grep -q hunter2; then fail "the SMTP password was echoed"; else ok; fi
+if printf '%s' "$RUN_ERR" | matches hunter2; then fail "the SMTP password was echoed"; else ok; fi
 
 CADENCE_MAIL_FROM="$(printf 'a@b.example\nBcc: victim@evil.example')" run mail send
 expect "a From header with a line break is refused" 1 'line break'
