@@ -3,7 +3,7 @@
  *
  *   cadence-shopify-sim --listen 127.0.0.1:PORT --shop NAME --token TOKEN
  *                       [--scopes read_products,read_inventory] [--products N]
- *                       [--bulk-rate R] [--bulk-fail]
+ *                       [--bulk-rate R] [--bulk-fail] [--wide-product V]
  *
  * The command line is a contract other suites rely on. It binds 127.0.0.1 only, prints the one
  * line "listening on http://127.0.0.1:PORT" and serves until SIGTERM or SIGINT. --bulk-rate is
@@ -21,7 +21,8 @@
  *   when DRAFT), updatedAt 2025-01-01T00:00:00Z + i seconds + g * 400 days, featuredImage { url }
  *   (null for every 20th), 3 variants (id "gid://shopify/ProductVariant/<i*10+k>", title
  *   Small/Medium/Large, sku "SKU-<i>-<k>", price "DD.99" (the first variant's goes up a dollar
- *   per generation), inventoryQuantity an integer) and 1 or 2 of 10 collections (id
+ *   per generation), inventoryQuantity an integer; with --wide-product V, product 1 has V: the
+ *   others' ids are 900000000 + 10000 i + k, titles "Size <k>") and 1 or 2 of 10 collections (id
  *   "gid://shopify/Collection/<c>", title "Collection <c>": c = i % 10 + 1, and for every 3rd
  *   product a second one).
  *
@@ -48,7 +49,9 @@
  *   - products(first: N, after: "CURSOR") (cost 2 + 4 a product): N products as a connection with
  *     edges { cursor node }, nodes and pageInfo { hasNextPage endCursor } (cursors "c<i>"; first
  *     outside 1..250 is an error); each product's variants and collections are connections with
- *     nodes and edges { node }. The arguments may also come as $first / $after variables.
+ *     nodes, edges { node } and pageInfo { hasNextPage } (a product's variants: as many as the
+ *     query's variants(first: K) asks, all when it names none; hasNextPage when some were left
+ *     out). The arguments may also come as $first / $after variables.
  *     Deleted products are skipped.
  *   - anything else (cost 2): { shop { name myshopifyDomain } currentAppInstallation
  *     { accessScopes { handle } } }.
@@ -150,6 +153,7 @@ static struct {
     int port;
     double bulk_rate;
     bool bulk_fail;
+    int wide; /* --wide-product: product 1's variant count (0: 3, like the others) */
     struct catalog cat;
     double available;
     int64_t refilled_ms;
@@ -369,10 +373,12 @@ struct pinfo {
     unsigned gen;
     bool draft, image;
     char id[48], title[160], handle[40], desc[512], url[300], updated[24], image_url[300];
-    struct {
+    struct vinfo {
         char id[64], title[16], sku[48], price[24];
         long qty;
     } v[VARIANTS];
+    int nvariants; /* VARIANTS, or --wide-product's count for product 1 */
+    long dollars;
     int ncoll, coll[2];
 };
 
@@ -393,6 +399,28 @@ static int collections_of(long i, int out[2])
     if (out[1] == out[0])
         out[1] = out[0] % COLLECTIONS + 1;
     return 2;
+}
+
+/* How many variants product i has: 3, and --wide-product's count for product 1. */
+static int variants_of(long i)
+{
+    return i == 1 && sim.wide > VARIANTS ? sim.wide : VARIANTS;
+}
+
+/* Variant k (0-based) of a product: one of the three made by pinfo_make, or one of a wide
+ * product's others, made here (id 900000000 + 10000 i + k, so never one of the three's ids). */
+static const struct vinfo *variant_at(const struct pinfo *p, int k, struct vinfo *tmp)
+{
+    if (k < VARIANTS)
+        return &p->v[k];
+    memset(tmp, 0, sizeof *tmp);
+    snprintf(tmp->id, sizeof tmp->id, "gid://shopify/ProductVariant/%ld",
+             900000000L + p->i * 10000L + k + 1);
+    snprintf(tmp->title, sizeof tmp->title, "Size %d", k + 1);
+    snprintf(tmp->sku, sizeof tmp->sku, "SKU-%ld-%d", p->i, k + 1);
+    snprintf(tmp->price, sizeof tmp->price, "%ld.99", p->dollars + k);
+    tmp->qty = k % 50;
+    return tmp;
 }
 
 static void pinfo_make(long i, unsigned gen, struct pinfo *p)
@@ -437,6 +465,8 @@ static void pinfo_make(long i, unsigned gen, struct pinfo *p)
         snprintf(p->image_url, sizeof p->image_url,
                  "https://cdn.example/%s/products/product-%ld.jpg?v=%u", sim.handle, i, gen + 1);
     long dollars = 10 + (i * 37) % 90;
+    p->dollars = dollars;
+    p->nvariants = variants_of(i);
     for (int k = 1; k <= VARIANTS; k++) {
         snprintf(p->v[k - 1].id, sizeof p->v[k - 1].id, "gid://shopify/ProductVariant/%ld",
                  i * 10 + k);
@@ -449,13 +479,17 @@ static void pinfo_make(long i, unsigned gen, struct pinfo *p)
     p->ncoll = collections_of(i, p->coll);
 }
 
-static json_t *product_json(const struct pinfo *p)
+/* A product as a products page carries it, with at most vfirst of its variants (all when
+ * vfirst < 0) and the variants connection's pageInfo. */
+static json_t *product_json(const struct pinfo *p, long vfirst)
 {
     json_t *vnodes = json_array(), *vedges = json_array();
-    for (int k = 0; k < VARIANTS; k++) {
-        json_t *v = json_pack("{s:s,s:s,s:s,s:s,s:I}", "id", p->v[k].id, "title", p->v[k].title,
-                              "sku", p->v[k].sku, "price", p->v[k].price, "inventoryQuantity",
-                              (json_int_t)p->v[k].qty);
+    int nv = vfirst >= 0 && vfirst < p->nvariants ? (int)vfirst : p->nvariants;
+    for (int k = 0; k < nv; k++) {
+        struct vinfo tmp;
+        const struct vinfo *vi = variant_at(p, k, &tmp);
+        json_t *v = json_pack("{s:s,s:s,s:s,s:s,s:I}", "id", vi->id, "title", vi->title, "sku",
+                              vi->sku, "price", vi->price, "inventoryQuantity", (json_int_t)vi->qty);
         json_array_append_new(vedges, json_pack("{s:O}", "node", v));
         json_array_append_new(vnodes, v);
     }
@@ -469,11 +503,13 @@ static json_t *product_json(const struct pinfo *p)
         json_array_append_new(cnodes, c);
     }
     json_t *img = p->image ? json_pack("{s:s}", "url", p->image_url) : json_null();
-    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s?,s:s,s:o,s:{s:o,s:o},s:{s:o,s:o}}", "id", p->id,
-                     "title", p->title, "handle", p->handle, "descriptionHtml", p->desc, "status",
-                     p->draft ? "DRAFT" : "ACTIVE", "onlineStoreUrl", p->draft ? NULL : p->url,
-                     "updatedAt", p->updated, "featuredImage", img, "variants", "nodes", vnodes,
-                     "edges", vedges, "collections", "nodes", cnodes, "edges", cedges);
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s?,s:s,s:o,s:{s:o,s:o,s:{s:b}},s:{s:o,s:o,s:{s:b}}}",
+                     "id", p->id, "title", p->title, "handle", p->handle, "descriptionHtml",
+                     p->desc, "status", p->draft ? "DRAFT" : "ACTIVE", "onlineStoreUrl",
+                     p->draft ? NULL : p->url, "updatedAt", p->updated, "featuredImage", img,
+                     "variants", "nodes", vnodes, "edges", vedges, "pageInfo", "hasNextPage",
+                     nv < p->nvariants, "collections", "nodes", cnodes, "edges", cedges,
+                     "pageInfo", "hasNextPage", 0);
 }
 
 /* The JSONL lines of one product: the product, its variants, its collections. */
@@ -500,11 +536,14 @@ static void product_jsonl(const struct pinfo *p, struct sbuf *b)
     } else {
         sb_puts(b, ",\"featuredImage\":null}\n");
     }
-    for (int k = 0; k < VARIANTS; k++)
+    for (int k = 0; k < p->nvariants; k++) {
+        struct vinfo tmp;
+        const struct vinfo *v = variant_at(p, k, &tmp);
         sb_printf(b,
                   "{\"id\":\"%s\",\"title\":\"%s\",\"sku\":\"%s\",\"price\":\"%s\","
                   "\"inventoryQuantity\":%ld,\"__parentId\":\"%s\"}\n",
-                  p->v[k].id, p->v[k].title, p->v[k].sku, p->v[k].price, p->v[k].qty, p->id);
+                  v->id, v->title, v->sku, v->price, v->qty, p->id);
+    }
     for (int k = 0; k < p->ncoll; k++)
         sb_printf(b,
                   "{\"id\":\"gid://shopify/Collection/%d\",\"title\":\"Collection %d\","
@@ -715,7 +754,7 @@ static json_t *bulk_run(const char *q, json_t *vars, int64_t now)
     for (long i = cat_next(&op->snap, 0, op->limit); i; i = cat_next(&op->snap, i, op->limit)) {
         int coll[2];
         op->roots++;
-        op->objects += 1 + VARIANTS + collections_of(i, coll);
+        op->objects += 1 + variants_of(i) + collections_of(i, coll);
     }
     op->duration_ms = (int64_t)((double)op->objects * 1000.0 / sim.bulk_rate);
     op->next = sim.ops;
@@ -729,7 +768,7 @@ static json_t *bulk_run(const char *q, json_t *vars, int64_t now)
 
 /* ---- GraphQL ------------------------------------------------------------------------------- */
 
-static json_t *products_page(long first, long after, int *count)
+static json_t *products_page(long first, long after, long vfirst, int *count)
 {
     json_t *edges = json_array(), *nodes = json_array();
     char cursor[32] = "";
@@ -739,7 +778,7 @@ static json_t *products_page(long first, long after, int *count)
         snprintf(cursor, sizeof cursor, "c%ld", i);
         struct pinfo pi;
         pinfo_make(i, gens_get(&sim.cat.gens, i), &pi);
-        json_t *p = product_json(&pi);
+        json_t *p = product_json(&pi, vfirst);
         json_array_append(nodes, p);
         json_array_append_new(edges, json_pack("{s:s,s:o}", "cursor", cursor, "node", p));
         last = i;
@@ -833,8 +872,9 @@ static enum MHD_Result graphql(struct MHD_Connection *c, const struct conn *cs)
     json_t *vars = json_object_get(req, "variables");
     const char *node_at = NULL;
     enum qkind kind = classify(q, &node_at);
-    long first = -1, after = 0, op_n = 0;
+    long first = -1, after = 0, op_n = 0, vfirst = -1;
     if (kind == Q_PRODUCTS) {
+        vfirst = query_int(q, "variants(first");
         first = query_int(q, "first");
         if (first < 0 && json_is_integer(json_object_get(vars, "first")))
             first = (long)json_integer_value(json_object_get(vars, "first"));
@@ -876,7 +916,7 @@ static enum MHD_Result graphql(struct MHD_Connection *c, const struct conn *cs)
         int actual = cost;
         if (kind == Q_PRODUCTS) {
             int n = 0;
-            data = products_page(first, after, &n);
+            data = products_page(first, after, vfirst, &n);
             actual = COST_SHOP + n * COST_PER_ITEM;
         } else if (kind == Q_COUNT) {
             data = json_pack("{s:{s:I,s:s}}", "productsCount", "count", (json_int_t)sim.cat.live,
@@ -1144,7 +1184,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     "usage: cadence-shopify-sim --listen 127.0.0.1:PORT --shop NAME --token TOKEN [--scopes "      \
     "a,b]\n"                                                                                       \
     "                           [--products N] [--bulk-rate OBJECTS_PER_SECOND] [--bulk-fail]\n"   \
+    "                           [--wide-product V]\n"                                              \
     "  --products N     N generated products, 3 variants each, in 1-2 of 10 collections\n"         \
+    "  --wide-product V product 1 has V variants (4..2048), more than one page of a products\n"    \
+    "                   query carries (its variants(first: K) gets K and hasNextPage true)\n"      \
     "  --bulk-rate R    bulk operations process R objects a second (default 50000)\n"              \
     "  --bulk-fail      bulk operations end FAILED (INTERNAL_SERVER_ERROR) with partial data\n"    \
     "Serves POST /admin/api/<version>/graphql.json (products, productsCount, "                     \
@@ -1191,6 +1234,11 @@ int main(int argc, char **argv)
             products = strtol(v, &end, 10);
             if (*end || end == v || products < 0 || products > MAX_PRODUCTS)
                 return usage("bad --products", v);
+        } else if (strcmp(a, "--wide-product") == 0) {
+            long w = strtol(v, &end, 10);
+            if (*end || end == v || w <= VARIANTS || w > 2048)
+                return usage("bad --wide-product (4..2048)", v);
+            sim.wide = (int)w;
         } else if (strcmp(a, "--bulk-rate") == 0) {
             sim.bulk_rate = strtod(v, &end);
             if (*end || end == v || !(sim.bulk_rate > 0.0))

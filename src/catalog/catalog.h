@@ -109,7 +109,8 @@ bool shop_gid_parse(const char *gid, const char *type, char out[SHOP_NUMERIC_ID_
 /* ---- reading a shop ---- */
 
 enum shop_read_mode {
-    SHOP_READ_AUTO,  /* paged when the shop has at most SHOP_PAGED_MAX products, bulk otherwise */
+    SHOP_READ_AUTO,  /* paged when the shop has at most SHOP_PAGED_MAX products, none with more
+                        than 100 variants or collections; bulk otherwise */
     SHOP_READ_BULK,  /* always a bulk operation */
     SHOP_READ_PAGED, /* always products(first:, after:) pages */
 };

@@ -12,8 +12,10 @@
  * - Bulk mode streams the result file through curl's write callback straight into the JSONL
  *   assembler: memory does not grow with the shop. The result URL is pre-signed, so the token is
  *   never sent to it; it must be https (or http to loopback, for the stand-ins).
- * - Auto mode reads the first page in paged mode and hands it over only when it is the last one;
- *   otherwise it discards it and runs a bulk operation, so nothing is handed over twice.
+ * - Auto mode reads the first page in paged mode and hands it over only when it is the last one
+ *   and every product on it came whole (a page carries 100 variants and 100 collections of a
+ *   product; Shopify allows 2,048 variants); otherwise it discards it and runs a bulk operation,
+ *   so nothing is handed over twice.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -285,7 +287,25 @@ static int feed_node(struct shop_jsonl *j, json_t *node)
     return rc;
 }
 
-/* *more: in auto mode, the shop has more than one page (nothing was handed over). */
+/* Whether a product on a page has more variants or collections than the page carries: paged
+ * reading cannot take it, bulk reading (no per-product cap) can. */
+static bool needs_bulk(json_t *nodes)
+{
+    size_t i;
+    json_t *n;
+    json_array_foreach(nodes, i, n)
+    {
+        static const char *const conns[] = {"variants", "collections"};
+        for (size_t k = 0; k < CAD_ARRAY_LEN(conns); k++)
+            if (json_is_true(json_object_get(
+                    json_object_get(json_object_get(n, conns[k]), "pageInfo"), "hasNextPage")))
+                return true;
+    }
+    return false;
+}
+
+/* *more: in auto mode, the shop has more than one page, or a product with more variants or
+ * collections than a page carries (nothing was handed over): it is read in bulk. */
 static int read_paged(struct reader *r, struct shop_jsonl *j, bool probe, bool *more)
 {
     *more = false;
@@ -329,7 +349,7 @@ static int read_paged(struct reader *r, struct shop_jsonl *j, bool probe, bool *
             rc = cad_fail(CAD_EREMOTE, "Shopify's products page had no nodes or no cursor");
             break;
         }
-        if (probe && next) {
+        if (probe && (next || needs_bulk(nodes))) {
             json_decref(data);
             *more = true;
             break;

@@ -35,7 +35,8 @@ struct sim {
     char url[128];
 };
 
-static void sim_start(struct sim *s, const char *products)
+/* wide: --wide-product's variant count for product 1, or NULL. */
+static void sim_start(struct sim *s, const char *products, const char *wide)
 {
     int fd[2];
     assert_int_equal(pipe(fd), 0);
@@ -45,8 +46,18 @@ static void sim_start(struct sim *s, const char *products)
     /* not the test's stderr: a stand-in left behind must not hold ctest's pipe open */
     posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addclose(&fa, fd[0]);
-    char *argv[] = {SHOPIFY_SIM_PATH, "--listen", "127.0.0.1:0", "--shop",         "Acme",
-                    "--token",        TOKEN,      "--products",  (char *)products, NULL};
+    char *argv[] = {SHOPIFY_SIM_PATH,
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--shop",
+                    "Acme",
+                    "--token",
+                    TOKEN,
+                    "--products",
+                    (char *)products,
+                    wide ? "--wide-product" : NULL,
+                    (char *)wide,
+                    NULL};
     assert_int_equal(posix_spawn(&s->pid, argv[0], &fa, NULL, argv, environ), 0);
     posix_spawn_file_actions_destroy(&fa);
     close(fd[1]);
@@ -74,7 +85,7 @@ struct fx {
 /* The test's fixture, freed by teardown even when an assertion ended the test early. */
 static struct fx *current;
 
-static struct fx *fx_new(const char *products)
+static struct fx *fx_new_wide(const char *products, const char *wide)
 {
     struct fx *f = calloc(1, sizeof *f);
     current = f;
@@ -82,10 +93,15 @@ static struct fx *fx_new(const char *products)
     char db[600];
     snprintf(db, sizeof db, "%s/t.db", f->dir);
     assert_int_equal(store_open(&f->st, db), CAD_OK);
-    sim_start(&f->sim, products);
+    sim_start(&f->sim, products, wide);
     setenv("CADENCE_SHOPIFY_URL", f->sim.url, 1);
     setenv("CADENCE_PROVIDER_TIMEOUT_MS", "5000", 1);
     return f;
+}
+
+static struct fx *fx_new(const char *products)
+{
+    return fx_new_wide(products, NULL);
 }
 
 static void fx_free(struct fx *f)
@@ -192,6 +208,39 @@ static void test_auto_small_shop(void **state)
     fx_free(f);
 }
 
+/* A small shop whose first product has 150 variants, more than a page carries (100): auto mode
+ * reads it in bulk, every variant handed over; paged mode refuses it with a clear error instead
+ * of handing over a product without its last 50 variants. */
+static void test_wide_product(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new_wide("5", "150");
+    cad_secret *tok;
+    assert_int_equal(secret_from(&tok, TOKEN, strlen(TOKEN)), CAD_OK);
+    struct got g = {.in_order = true};
+    struct shop_read_stats s;
+    assert_int_equal(shop_read_catalog(f->st, "acme", "system", "acme.myshopify.com", tok,
+                                       SHOP_READ_AUTO, take, &g, &s),
+                     CAD_OK);
+    assert_int_equal(g.products, 5);
+    assert_true(g.in_order);
+    assert_int_equal(g.variants, 150 + 4 * 3);
+    assert_int_equal(g.mapped, 5);
+    /* the first page (discarded), the bulk operation and at least one poll of it */
+    assert_true(s.queries >= 3);
+
+    struct got p = {.in_order = true};
+    assert_int_equal(shop_read_catalog(f->st, "acme", "system", "acme.myshopify.com", tok,
+                                       SHOP_READ_PAGED, take, &p, NULL),
+                     CAD_EREMOTE);
+    assert_non_null(strstr(cad_errmsg(), "more than 100 variants"));
+    assert_non_null(strstr(cad_errmsg(), "bulk mode"));
+    assert_int_equal(p.products, 0);
+    cad_err_clear();
+    secret_free(tok);
+    fx_free(f);
+}
+
 static void test_wrong_token(void **state)
 {
     (void)state;
@@ -240,6 +289,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_paged_throttled, teardown),
         cmocka_unit_test_teardown(test_auto_small_shop, teardown),
+        cmocka_unit_test_teardown(test_wide_product, teardown),
         cmocka_unit_test_teardown(test_wrong_token, teardown),
         cmocka_unit_test_teardown(test_unreachable, teardown),
     };

@@ -88,9 +88,12 @@ check "--help documents --bulk-rate" test "$help_ok" = 1
 check "--listen refuses anything but 127.0.0.1" test $? = 2
 "$SIM" --listen 127.0.0.1:0 --shop x --token y --bulk-rate 0 >/dev/null 2>&1
 check "--bulk-rate 0 is refused" test $? = 2
+"$SIM" --listen 127.0.0.1:0 --shop x --token y --wide-product 3 >/dev/null 2>&1
+check "--wide-product 3 is refused (not wider than the others)" test $? = 2
 
 start A --products 1000 --bulk-rate 2000
 start F --products 100 --bulk-fail --bulk-rate 1000
+start W --products 3 --wide-product 150
 A=$BASE_A
 
 # ---- token ----
@@ -206,6 +209,18 @@ curl -s -o "$tmp/f.jsonl" "$(jq -r .data.currentBulkOperation.partialDataUrl "$t
 check "partial data: the first half of the products" jqf -s 'map(select(has("__parentId") | not)) | length == 50' "$tmp/f.jsonl"
 curl -s -o "$tmp/body" -w '%{http_code}' "$BASE_F/__sim/bulk/7.jsonl" >"$tmp/status"
 check "unknown JSONL -> 404" st 404
+
+# ---- --wide-product: product 1 has more variants than a page carries ----
+gql "$BASE_W" '{ products(first: 3) { nodes { id variants(first: 100) { nodes { id } pageInfo { hasNextPage } } } } }'
+check "--wide-product: a page carries 100 of its variants, hasNextPage" jqb '.data.products.nodes[0].variants
+    | (.nodes | length) == 100 and .pageInfo.hasNextPage == true'
+check "--wide-product: the others are whole" jqb '[.data.products.nodes[1:][].variants | (.nodes | length) == 3 and .pageInfo.hasNextPage == false] == [true, true]'
+gql "$BASE_W" "$RUN_BULK"
+wait_done "$BASE_W"
+curl -s -o "$tmp/w.jsonl" "$(jq -r .data.currentBulkOperation.url "$tmp/body")"
+check "--wide-product: the bulk result holds all 150, distinct" jqf -s '[.[] | select(.__parentId == "gid://shopify/Product/1")
+    | select(.id | startswith("gid://shopify/ProductVariant/")) | .id] | length == 150 and (unique | length) == 150' "$tmp/w.jsonl"
+check "--wide-product: objectCount = lines" test "$(jq -r .data.currentBulkOperation.objectCount "$tmp/body")" = "$(grep -c . "$tmp/w.jsonl")"
 
 # ---- throttle ----
 sleep 0.5
