@@ -488,8 +488,9 @@ static json_t *product_json(const struct pinfo *p, long vfirst)
     for (int k = 0; k < nv; k++) {
         struct vinfo tmp;
         const struct vinfo *vi = variant_at(p, k, &tmp);
-        json_t *v = json_pack("{s:s,s:s,s:s,s:s,s:I}", "id", vi->id, "title", vi->title, "sku",
-                              vi->sku, "price", vi->price, "inventoryQuantity", (json_int_t)vi->qty);
+        json_t *v =
+            json_pack("{s:s,s:s,s:s,s:s,s:I}", "id", vi->id, "title", vi->title, "sku", vi->sku,
+                      "price", vi->price, "inventoryQuantity", (json_int_t)vi->qty);
         json_array_append_new(vedges, json_pack("{s:O}", "node", v));
         json_array_append_new(vnodes, v);
     }
@@ -508,8 +509,8 @@ static json_t *product_json(const struct pinfo *p, long vfirst)
                      p->desc, "status", p->draft ? "DRAFT" : "ACTIVE", "onlineStoreUrl",
                      p->draft ? NULL : p->url, "updatedAt", p->updated, "featuredImage", img,
                      "variants", "nodes", vnodes, "edges", vedges, "pageInfo", "hasNextPage",
-                     nv < p->nvariants, "collections", "nodes", cnodes, "edges", cedges,
-                     "pageInfo", "hasNextPage", 0);
+                     nv < p->nvariants, "collections", "nodes", cnodes, "edges", cedges, "pageInfo",
+                     "hasNextPage", 0);
 }
 
 /* The JSONL lines of one product: the product, its variants, its collections. */

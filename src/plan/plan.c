@@ -1065,19 +1065,101 @@ static int row_estimate(void *ctx, const store_row *r)
     return 1;
 }
 
+/* One "GROUP BY" row, name and count, added to the JSON object ctx. */
+static int row_group_count(void *ctx, const store_row *r)
+{
+    return json_object_set_new((json_t *)ctx, store_row_text(r, 0),
+                               json_integer((json_int_t)store_row_int(r, 1)))
+               ? CAD_ENOMEM
+               : 0;
+}
+
+static int row_append_text(void *ctx, const store_row *r)
+{
+    return json_array_append_new((json_t *)ctx, json_string(store_row_text(r, 0))) ? CAD_ENOMEM : 0;
+}
+
+static int row_int64(void *ctx, const store_row *r)
+{
+    *(int64_t *)ctx = store_row_int(r, 0);
+    return 1;
+}
+
+/* A page's members that the whole plan decides: nsteps, counts (by action), states (by the
+ * last apply's state, "pending" for steps it has not reached), each counted by the database, and
+ * the names of the campaigns the plan creates or changes. */
+static int page_totals(store *st, const char *plan_id, struct json_ctx *j, json_t *states,
+                       json_t *campaigns, int64_t *nsteps)
+{
+    int rc = store_query(st, "SELECT COUNT(*) FROM plan_steps WHERE plan_id = $1",
+                         SV_ARGS(SV_TEXT(plan_id)), row_int64, nsteps);
+    if (rc >= 0)
+        rc = store_query(st,
+                         "SELECT action, COUNT(*) FROM plan_steps WHERE plan_id = $1 GROUP BY "
+                         "action",
+                         SV_ARGS(SV_TEXT(plan_id)), row_group_count, j->counts);
+    if (rc >= 0)
+        rc = store_query(st,
+                         "SELECT state, COUNT(*) FROM plan_step_runs WHERE plan_id = $1 AND state "
+                         "<> 'pending' GROUP BY state",
+                         SV_ARGS(SV_TEXT(plan_id)), row_group_count, states);
+    if (rc >= 0)
+        rc = store_query(st,
+                         "SELECT name FROM plan_steps WHERE plan_id = $1 AND kind = 'campaign' "
+                         "AND action <> 'delete' ORDER BY seq",
+                         SV_ARGS(SV_TEXT(plan_id)), row_append_text, campaigns);
+    if (rc < 0)
+        return rc;
+    int64_t reached = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(states, k, v) reached += json_integer_value(v);
+    if (*nsteps > reached &&
+        json_object_set_new(states, "pending", json_integer((json_int_t)(*nsteps - reached))))
+        return cad_fail(CAD_ENOMEM, "out of memory");
+    return CAD_OK;
+}
+
 int plan_to_json(store *st, const char *plan_id, json_t **out)
+{
+    return plan_to_json_page(st, plan_id, 0, -1, out);
+}
+
+int plan_to_json_page(store *st, const char *plan_id, int64_t from_seq, int64_t limit, json_t **out)
 {
     struct plan_row p;
     int rc = plan_row_get(st, plan_id, &p);
     if (rc)
         return rc;
     struct json_ctx j = {.steps = json_array(), .counts = json_object()};
-    rc = store_query(st,
-                     "SELECT s.seq, s.kind, s.name, s.action, s.content_hash, s.remote_id, "
-                     "s.remote_updated, s.deps, s.calls, s.diff, s.note, r.state, r.remote_id, "
-                     "r.error FROM plan_steps s LEFT JOIN plan_step_runs r ON r.plan_id = "
-                     "s.plan_id AND r.seq = s.seq WHERE s.plan_id = $1 ORDER BY s.seq",
-                     SV_ARGS(SV_TEXT(plan_id)), row_step_json, &j);
+    json_t *states = NULL, *campaigns = NULL;
+    int64_t nsteps = 0;
+    if (limit < 0) {
+        rc = store_query(st,
+                         "SELECT s.seq, s.kind, s.name, s.action, s.content_hash, s.remote_id, "
+                         "s.remote_updated, s.deps, s.calls, s.diff, s.note, r.state, "
+                         "r.remote_id, r.error FROM plan_steps s LEFT JOIN plan_step_runs r ON "
+                         "r.plan_id = s.plan_id AND r.seq = s.seq WHERE s.plan_id = $1 ORDER BY "
+                         "s.seq",
+                         SV_ARGS(SV_TEXT(plan_id)), row_step_json, &j);
+    } else {
+        states = json_object();
+        campaigns = json_array();
+        rc = page_totals(st, plan_id, &j, states, campaigns, &nsteps);
+        /* the page's rows add nothing to counts: they were counted above */
+        json_t *counts = j.counts;
+        j.counts = json_object();
+        if (rc >= 0 && limit > 0)
+            rc = store_query(
+                st,
+                "SELECT s.seq, s.kind, s.name, s.action, s.content_hash, s.remote_id, "
+                "s.remote_updated, s.deps, s.calls, s.diff, s.note, r.state, r.remote_id, "
+                "r.error FROM plan_steps s LEFT JOIN plan_step_runs r ON r.plan_id = s.plan_id "
+                "AND r.seq = s.seq WHERE s.plan_id = $1 AND s.seq >= $2 ORDER BY s.seq LIMIT $3",
+                SV_ARGS(SV_TEXT(plan_id), SV_INT(from_seq), SV_INT(limit)), row_step_json, &j);
+        json_decref(j.counts);
+        j.counts = counts;
+    }
     memo_free(&j);
     json_t *estimate = NULL;
     if (rc >= 0)
@@ -1091,6 +1173,8 @@ int plan_to_json(store *st, const char *plan_id, json_t **out)
         json_decref(j.steps);
         json_decref(j.counts);
         json_decref(estimate);
+        json_decref(states);
+        json_decref(campaigns);
         return rc;
     }
     char created[32], expires[32];
@@ -1101,8 +1185,16 @@ int plan_to_json(store *st, const char *plan_id, json_t **out)
                           p.bundle_dir, "bundle_hash", p.bundle_hash, "prune", p.prune, "created",
                           created, "expires", expires, "counts", j.counts, "estimate",
                           estimate ? estimate : json_object(), "steps", j.steps);
-    if (!o)
+    if (!o) {
+        json_decref(states);
+        json_decref(campaigns);
         return cad_fail(CAD_ENOMEM, "out of memory");
+    }
+    if (states) {
+        json_object_set_new(o, "nsteps", json_integer((json_int_t)nsteps));
+        json_object_set_new(o, "states", states);
+        json_object_set_new(o, "campaigns", campaigns);
+    }
     if (p.confirmed_ms) {
         char conf[32];
         time_format_ms(p.confirmed_ms, conf, sizeof conf);

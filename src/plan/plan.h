@@ -58,6 +58,13 @@ int plan_create(store *st, vault *v, const char *tenant_id, const char *bundle_d
  * action, remote_id, deps, calls, diff, note, state, error}] (state/error from the last apply).
  * Caller owns *out (json_decref). */
 int plan_to_json(store *st, const char *plan_id, json_t **out);
+/* The same with only the steps from seq `from_seq` on, at most `limit` of them (0: none; < 0:
+ * all, which is plan_to_json), and what the whole plan decides, counted by the database: nsteps,
+ * counts (by action), states (by the last apply's state; "pending" for steps it has not reached)
+ * and campaigns (the names of the campaigns it creates or changes, in step order). Memory grows
+ * with the page, not with the plan. */
+int plan_to_json_page(store *st, const char *plan_id, int64_t from_seq, int64_t limit,
+                      json_t **out);
 /* The same object printed to `out` as it is read, a step at a time (memory does not grow with
  * the plan), with the members of `extra` (may be NULL) added; "counts" comes last. */
 int plan_print_json(store *st, const char *plan_id, const json_t *extra, FILE *out);

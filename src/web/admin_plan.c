@@ -30,6 +30,10 @@
 /* Asset kinds plan_progress counts (its per-kind arrays hold 16). */
 #define KINDS (ASSET_KIND_COUNT < 16 ? ASSET_KIND_COUNT : 16)
 
+/* A plan's page shows this many steps; ?from=SEQ pages through the rest (a catalog plan can hold
+ * 200,000 steps: neither the server nor a browser should hold them all at once). */
+#define STEPS_PER_PAGE 500
+
 /* ---- helpers ---- */
 
 static bool valid_plan_id(const char *s)
@@ -88,8 +92,9 @@ static const char *status_class(const char *status)
     return "wait";
 }
 
-/* The plan's JSON, or NULL with the error page written. */
-static json_t *load_plan(struct web_req *r)
+/* The plan's JSON with `limit` of its steps from seq `from` on (plan_to_json_page), or NULL
+ * with the error page written. */
+static json_t *load_plan_page(struct web_req *r, int64_t from, int64_t limit)
 {
     const char *id = route_param(&r->params, "id");
     if (!valid_plan_id(id)) {
@@ -97,7 +102,7 @@ static json_t *load_plan(struct web_req *r)
         return NULL;
     }
     json_t *plan = NULL;
-    int rc = plan_to_json(r->st, id, &plan);
+    int rc = plan_to_json_page(r->st, id, from, limit, &plan);
     if (rc == CAD_ENOTFOUND) {
         page_message(r, 404, "No such plan", "There is no plan with this id.");
         return NULL;
@@ -107,6 +112,17 @@ static json_t *load_plan(struct web_req *r)
         return NULL;
     }
     return plan;
+}
+
+/* The plan with the page of steps that ?from=SEQ asks for (the first page without it), and one
+ * step more, which tells render_plan where the next page starts. */
+static json_t *load_plan(struct web_req *r)
+{
+    const char *f = web_req_query(r, "from");
+    int64_t from = 0;
+    if (f && *f && strlen(f) <= 12 && strspn(f, "0123456789") == strlen(f))
+        from = strtoll(f, NULL, 10);
+    return load_plan_page(r, from, STEPS_PER_PAGE + 1);
 }
 
 /* ---- the list ---- */
@@ -205,7 +221,8 @@ static void render_diff(struct web_req *r, const char *diff)
     wbuf_puts(&r->out, "</pre>");
 }
 
-static void render_step(struct web_req *r, const json_t *s)
+/* A step of the page [lo, hi] of plan `id`; a dependency on another page links to that page. */
+static void render_step(struct web_req *r, const char *id, const json_t *s, int64_t lo, int64_t hi)
 {
     const char *action = jstr(s, "action"), *state = jstr(s, "state");
     wbuf_fmt(&r->out,
@@ -228,8 +245,12 @@ static void render_step(struct web_req *r, const json_t *s)
         json_t *d;
         json_array_foreach(deps, i, d)
         {
-            wbuf_fmt(&r->out, " <a href=\"#step-%D\">#%D</a>", (int64_t)json_integer_value(d),
-                     (int64_t)json_integer_value(d));
+            int64_t seq = (int64_t)json_integer_value(d);
+            if (seq >= lo && seq <= hi)
+                wbuf_fmt(&r->out, " <a href=\"#step-%D\">#%D</a>", seq, seq);
+            else
+                wbuf_fmt(&r->out, " <a href=\"/admin/plans/%s?from=%D#step-%D\">#%D</a>", id, seq,
+                         seq, seq);
         }
         wbuf_puts(&r->out, "</p>");
     }
@@ -318,6 +339,22 @@ static void progress_text(struct web_req *r, const struct worker_status *ws, boo
     wbuf_fmt(&r->out, "</dd></dl><p id=\"p-message\">%s</p>", known ? ws->message : "");
 }
 
+/* Where this page of steps stands in the plan, with links to the first page and the next. */
+static void steps_nav(struct web_req *r, const char *id, int64_t lo, int64_t hi, int64_t nsteps,
+                      const json_t *next)
+{
+    wbuf_fmt(&r->out, "<nav class=\"steps-nav\" aria-label=\"Steps\"><p>Steps #%D to #%D of %D", lo,
+             hi, nsteps);
+    if (lo > 1)
+        wbuf_fmt(&r->out, " \xC2\xB7 <a href=\"/admin/plans/%s#steps\">first steps</a>", id);
+    if (next)
+        wbuf_fmt(&r->out,
+                 " \xC2\xB7 <a rel=\"next\" href=\"/admin/plans/%s?from=%D#steps\">next %d "
+                 "steps</a>",
+                 id, (int64_t)json_integer_value(json_object_get(next, "seq")), STEPS_PER_PAGE);
+    wbuf_puts(&r->out, "</p></nav>");
+}
+
 static void render_plan(struct web_req *r, const json_t *plan, const char *err_title,
                         const char *err_text, const char *ok_title)
 {
@@ -391,58 +428,67 @@ static void render_plan(struct web_req *r, const json_t *plan, const char *err_t
     }
 
     json_t *steps = json_object_get(plan, "steps");
+    json_t *campaigns = json_object_get(plan, "campaigns");
     size_t i;
     json_t *s;
-    bool campaigns = false;
-    json_array_foreach(steps, i, s)
-    {
-        if (strcmp(jstr(s, "kind"), "campaign") == 0 && strcmp(jstr(s, "action"), "delete") != 0)
-            campaigns = true;
-    }
-    if (campaigns && (strcmp(status, "done") == 0 || strcmp(status, "partial") == 0)) {
+    if (json_array_size(campaigns) &&
+        (strcmp(status, "done") == 0 || strcmp(status, "partial") == 0)) {
         wbuf_puts(&r->out, "<section class=\"card\" id=\"campaigns\"><h2>Send a campaign</h2><p>"
                            "Campaigns are created as drafts. Sending one is its own step: you will "
                            "see its audience and send time and confirm again.</p>");
-        json_array_foreach(steps, i, s)
+        json_array_foreach(campaigns, i, s)
         {
-            if (strcmp(jstr(s, "kind"), "campaign") != 0 ||
-                strcmp(jstr(s, "action"), "delete") == 0 || !valid_name(jstr(s, "name")))
+            const char *name = json_string_value(s);
+            if (!valid_name(name))
                 continue;
             wbuf_fmt(&r->out,
                      "<form method=\"post\" class=\"campaign-send\" "
                      "action=\"/admin/plans/%s/campaigns/%s/prepare\">",
-                     id, jstr(s, "name"));
+                     id, name);
             admin_csrf_field(r);
             wbuf_fmt(&r->out,
                      "<p><strong>%s</strong></p><label for=\"at-%D\">Send at (ISO time, empty for "
                      "now)</label> <input id=\"at-%D\" name=\"at\" type=\"text\" maxlength=\"40\" "
                      "placeholder=\"2026-12-01T09:00:00Z\"> <button type=\"submit\" "
                      "class=\"secondary\">Review send\xE2\x80\xA6</button></form>",
-                     jstr(s, "name"), (int64_t)i, (int64_t)i);
+                     name, (int64_t)i, (int64_t)i);
         }
         wbuf_puts(&r->out, "</section>");
     }
 
-    wbuf_puts(&r->out, "<h2>Steps</h2>");
+    wbuf_puts(&r->out, "<h2 id=\"steps\">Steps</h2>");
+    /* load_plan read one step more than a page: it is where the next page starts */
+    size_t shown =
+        json_array_size(steps) < STEPS_PER_PAGE ? json_array_size(steps) : STEPS_PER_PAGE;
+    int64_t nsteps = (int64_t)json_integer_value(json_object_get(plan, "nsteps"));
+    int64_t lo = shown ? json_integer_value(json_object_get(json_array_get(steps, 0), "seq")) : 0;
+    int64_t hi =
+        shown ? json_integer_value(json_object_get(json_array_get(steps, shown - 1), "seq")) : 0;
+    json_t *next = json_array_get(steps, STEPS_PER_PAGE);
+    bool paged = next || (shown && (size_t)nsteps > shown);
+    if (paged)
+        steps_nav(r, id, lo, hi, nsteps, next);
     size_t unchanged = 0;
-    json_array_foreach(steps, i, s)
-    {
+    for (i = 0; i < shown; i++) {
+        s = json_array_get(steps, i);
         if (strcmp(jstr(s, "action"), "unchanged") == 0 && !*jstr(s, "error")) {
             unchanged++;
             continue;
         }
-        render_step(r, s);
+        render_step(r, id, s, lo, hi);
     }
     if (unchanged) {
         wbuf_fmt(&r->out, "<details id=\"unchanged\"><summary>%D asset%S unchanged</summary><ul>",
                  (int64_t)unchanged, unchanged == 1 ? "" : "s");
-        json_array_foreach(steps, i, s)
-        {
+        for (i = 0; i < shown; i++) {
+            s = json_array_get(steps, i);
             if (strcmp(jstr(s, "action"), "unchanged") == 0 && !*jstr(s, "error"))
                 wbuf_fmt(&r->out, "<li>%s <q>%s</q></li>", jstr(s, "kind"), jstr(s, "name"));
         }
         wbuf_puts(&r->out, "</ul></details>");
     }
+    if (paged)
+        steps_nav(r, id, lo, hi, nsteps, next);
     wbuf_puts(&r->out, "<script src=\"/assets/plan.js\" defer></script>");
     admin_page_end(r);
 }
@@ -463,7 +509,7 @@ void admin_plan_get(struct web_req *r)
 
 void admin_plan_progress_get(struct web_req *r)
 {
-    json_t *plan = load_plan(r);
+    json_t *plan = load_plan_page(r, 0, 0); /* polled during an apply: no steps */
     if (!plan) {
         wbuf_free(&r->out);
         r->out.failed = false;
@@ -591,15 +637,15 @@ void admin_plan_cancel_post(struct web_req *r)
 
 /* ---- sending a campaign ---- */
 
-/* The campaign named in the URL, when it is a campaign step of this plan. */
+/* The campaign named in the URL, when the plan creates or changes it (not only on this page). */
 static bool campaign_of_plan(const json_t *plan, const char *name)
 {
     size_t i;
-    json_t *s;
-    json_array_foreach(json_object_get(plan, "steps"), i, s)
+    json_t *c;
+    json_array_foreach(json_object_get(plan, "campaigns"), i, c)
     {
-        if (strcmp(jstr(s, "kind"), "campaign") == 0 && strcmp(jstr(s, "name"), name) == 0 &&
-            strcmp(jstr(s, "action"), "delete") != 0)
+        const char *n = json_string_value(c);
+        if (n && strcmp(n, name) == 0)
             return true;
     }
     return false;

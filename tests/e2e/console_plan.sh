@@ -222,6 +222,39 @@ JAR="$WORK/jar" req cancel2 POST "/admin/plans/$P2/cancel" --data-urlencode "csr
 PLAN_ID=$P1
 check "a cancelled plan cannot be cancelled again" 409
 
+# ---- a plan of more steps than a page: the page shows 500, ?from= pages through the rest ----
+gen_bundle "$WORK/big" big 3 1 1 2 600
+plan_make acme-outdoors "$WORK/big"
+expect "a 607-step plan" 0 '"status":"planned"'
+PB=$PLAN_ID
+NB=$(printf '%s' "$PLAN_JSON" | jq '.steps | length')
+JAR="$WORK/jar" req big1 GET "/admin/plans/$PB"
+check "the first page of a big plan" 200 "Steps #1 to #500 of $NB"
+[ "$(grep -o 'class="plan-step card" id="step-[0-9]*"' "$BODY" | grep -c .)" = 500 ] && ok || fail "the first page does not show 500 steps"
+NEXT=$(grep -o 'rel="next" href="[^"]*"' "$BODY" | head -1 | sed 's/.*href="//;s/"$//')
+[ "$NEXT" = "/admin/plans/$PB?from=501#steps" ] && ok || fail "the next page's link is '$NEXT'"
+grep -q 'id="confirm"' "$BODY" && ok || fail "the first page has no confirm form"
+JAR="$WORK/jar" req big2 GET "/admin/plans/$PB?from=501"
+check "the second page" 200 "Steps #501 to #$NB of $NB"
+SEQS=$(grep -o 'class="plan-step card" id="step-[0-9]*"' "$BODY" | grep -o '[0-9]*"$' | tr -d '"' | sort -n)
+[ "$(head -1 <<<"$SEQS")/$(tail -1 <<<"$SEQS")/$(grep -c . <<<"$SEQS")" = "501/$NB/$((NB - 500))" ] && ok ||
+    fail "the second page shows steps $(head -1 <<<"$SEQS")..$(tail -1 <<<"$SEQS") ($(grep -c . <<<"$SEQS"))"
+grep -q 'rel="next"' "$BODY" && fail "a next link on the last page" || ok
+grep -q "href=\"/admin/plans/$PB#steps\">first steps" "$BODY" && ok || fail "no link back to the first steps"
+# a dependency on a step of another page links to that page
+CROSS=$(grep -o "href=\"/admin/plans/$PB?from=[0-9]*#step-[0-9]*\"" "$BODY" | head -1)
+OWN=$(grep -o 'href="#step-[0-9]*"' "$BODY" | grep -o '[0-9]*' | sort -un | head -1)
+NX=$(printf '%s' "$PLAN_JSON" | jq '[.steps[] | select(.seq > 500) | .deps[] | select(. <= 500)] | length')
+[ "$NX" -gt 0 ] && [ -n "$CROSS" ] && ok || fail "$NX dependencies on the first page's steps, link: '$CROSS'"
+[ -z "$OWN" ] || [ "$OWN" -ge 501 ] && ok || fail "an in-page link to step $OWN, which is on the first page"
+JAR="$WORK/jar" req bigp GET "/admin/plans/$PB/progress.json"
+check "progress.json of a big plan" 200 '"status":"planned"'
+JAR="$WORK/jar" req bigbad GET "/admin/plans/$PB?from=x1"
+check "a bad ?from= shows the first page" 200 "Steps #1 to #500 of $NB"
+run plan cancel "$PB"
+expect "the big plan cancelled" 0
+PLAN_ID=$P1
+
 # ---- sending a campaign: its own confirmation ----
 JAR="$WORK/jar" req page_c GET "/admin/plans/$PLAN_ID"
 grep -q "/admin/plans/$PLAN_ID/campaigns/vip-preview/prepare" "$BODY" && ok || fail "no send button for the campaign"

@@ -473,6 +473,92 @@ static void test_print_json_matches_jansson(void **state)
     test_rmdir(dir);
 }
 
+/* plan_to_json_page: a page is the same steps plan_to_json has at those places, and nsteps,
+ * counts, states and campaigns describe the whole plan whatever the page. */
+static void test_json_page(void **state)
+{
+    (void)state;
+    char *dir = NULL;
+    store *st = scratch_store(&dir);
+    assert_int_equal(
+        store_exec(st,
+                   "INSERT INTO plans (id, tenant_id, bundle_dir, bundle_hash, hash, prune, "
+                   "created_ms, created_by, expires_ms, estimate_ms, estimate, n_steps) VALUES "
+                   "('pl-p', 't', 'b', 'bh', 'h', 0, 1, 'me', 2, 0, '{}', 1200)",
+                   SV_NONE),
+        CAD_OK);
+    assert_int_equal(store_exec(st,
+                                "INSERT INTO plan_state (plan_id, status, updated_ms) VALUES "
+                                "('pl-p', 'partial', 1)",
+                                SV_NONE),
+                     CAD_OK);
+    /* 1,200 steps: campaigns at 650, 7 and 1190 (deleted), a third of them updates */
+    assert_int_equal(
+        store_exec(st,
+                   "INSERT INTO plan_steps (plan_id, seq, kind, name, action, content_hash, "
+                   "remote_id, remote_updated, deps, calls, diff, note, token) WITH RECURSIVE "
+                   "n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1200) SELECT "
+                   "'pl-p', i, CASE WHEN i IN (7, 650, 1190) THEN 'campaign' ELSE 'template' "
+                   "END, CASE WHEN i = 650 THEN 'autumn' WHEN i = 7 THEN 'welcome' ELSE 'n-' || "
+                   "i END, CASE WHEN i = 1190 THEN 'delete' WHEN i % 3 = 0 THEN 'update' ELSE "
+                   "'create' END, 'c', NULL, NULL, CASE WHEN i > 1 THEN '[' || (i - 1) || ']' "
+                   "ELSE '[]' END, '[]', 'd' || i, '', 'tok' FROM n",
+                   SV_NONE),
+        CAD_OK);
+    /* the last apply: 300 done, 10 failed, one step it had only recorded as pending */
+    assert_int_equal(
+        store_exec(st,
+                   "INSERT INTO plan_step_runs (plan_id, seq, state, error, updated_ms) WITH "
+                   "RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 311) "
+                   "SELECT 'pl-p', i, CASE WHEN i <= 300 THEN 'done' WHEN i <= 310 THEN 'failed' "
+                   "ELSE 'pending' END, CASE WHEN i > 300 AND i <= 310 THEN 'no' END, 1 FROM n",
+                   SV_NONE),
+        CAD_OK);
+    json_t *all = NULL;
+    assert_int_equal(plan_to_json(st, "pl-p", &all), CAD_OK);
+    const json_t *steps = json_object_get(all, "steps");
+    assert_int_equal(json_array_size(steps), 1200);
+
+    struct {
+        int64_t from, limit;
+        size_t first, n; /* the page: steps[first..first+n) of the whole plan */
+    } pages[] = {{0, 0, 0, 0},
+                 {0, 500, 0, 500},
+                 {501, 500, 500, 500},
+                 {1101, 500, 1100, 100},
+                 {5000, 500, 0, 0}};
+    for (size_t k = 0; k < sizeof pages / sizeof pages[0]; k++) {
+        json_t *p = NULL;
+        assert_int_equal(plan_to_json_page(st, "pl-p", pages[k].from, pages[k].limit, &p), CAD_OK);
+        const json_t *ps = json_object_get(p, "steps");
+        assert_int_equal(json_array_size(ps), pages[k].n);
+        for (size_t i = 0; i < pages[k].n; i++)
+            if (!json_equal(json_array_get(ps, i), json_array_get(steps, pages[k].first + i)))
+                fail_msg("page %zu: step %zu differs from plan_to_json's", k, i);
+        assert_int_equal(json_integer_value(json_object_get(p, "nsteps")), 1200);
+        assert_true(json_equal(json_object_get(p, "counts"), json_object_get(all, "counts")));
+        json_t *want = json_pack("{s:i,s:i,s:i}", "done", 300, "failed", 10, "pending", 890);
+        assert_true(json_equal(json_object_get(p, "states"), want));
+        json_decref(want);
+        want = json_pack("[s,s]", "welcome", "autumn");
+        assert_true(json_equal(json_object_get(p, "campaigns"), want));
+        json_decref(want);
+        assert_string_equal(json_string_value(json_object_get(p, "status")), "partial");
+        assert_string_equal(json_string_value(json_object_get(p, "hash")), "h");
+        json_decref(p);
+    }
+    json_t *c = json_object_get(all, "counts");
+    assert_int_equal(json_integer_value(json_object_get(c, "update")), 400);
+    assert_int_equal(json_integer_value(json_object_get(c, "delete")), 1);
+    assert_int_equal(json_integer_value(json_object_get(c, "create")), 799);
+    json_t *none = NULL;
+    assert_int_equal(plan_to_json_page(st, "pl-nope", 0, 0, &none), CAD_ENOTFOUND);
+    cad_err_clear();
+    json_decref(all);
+    store_close(st);
+    test_rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -487,6 +573,7 @@ int main(void)
         cmocka_unit_test(test_dependency_order),
         cmocka_unit_test(test_lease),
         cmocka_unit_test(test_print_json_matches_jansson),
+        cmocka_unit_test(test_json_page),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
