@@ -5,11 +5,12 @@
 # static asset (/assets/cadence.css, the very file cadence embeds). For each: requests per second,
 # cadence/nginx ratio, p99 latency. Then the resident memory (VmRSS from /proc) of `cadence serve`
 # idle on an empty store, after the load, and idle again with 10,000 tenants in the store (created
-# in one SQL transaction), and after console pages that scan all of them.
+# in one SQL transaction), and after console pages that scan all of them; then a 200,010-step
+# plan's console page and its progress.json, with the memory after them beside the memory before.
 # Figures are printed, never asserted. Everything listens on 127.0.0.1 only; every process started
 # here is stopped by its PID.
 # Usage: bench/web.sh BUILD_DIR. Knobs: BENCH_WEB_SECONDS (10), BENCH_WEB_CONNS (64),
-# BENCH_WEB_THREADS (wrk threads, 2), BENCH_WEB_TENANTS (10000).
+# BENCH_WEB_THREADS (wrk threads, 2), BENCH_WEB_TENANTS (10000), BENCH_WEB_PLAN_STEPS (200010).
 set -u
 BUILD=${1:?usage: bench/web.sh BUILD_DIR}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,6 +20,7 @@ DUR=${BENCH_WEB_SECONDS:-10}
 CONNS=${BENCH_WEB_CONNS:-64}
 WRK_THREADS=${BENCH_WEB_THREADS:-2}
 TENANTS=${BENCH_WEB_TENANTS:-10000}
+PLAN_STEPS=${BENCH_WEB_PLAN_STEPS:-200010}
 [ -x "$CADENCE" ] || { echo "missing $CADENCE (build first)" >&2; exit 1; }
 for tool in wrk nginx sqlite3 curl; do
     command -v "$tool" >/dev/null || { echo "$tool is required (scripts/install-deps.sh)" >&2; exit 1; }
@@ -132,6 +134,25 @@ SELECT id, 'klaviyo', CASE created_ms % 4 WHEN 0 THEN 'verified' WHEN 1 THEN 'de
        WHEN 2 THEN 'none' ELSE 'revoked' END, created_ms FROM tenants WHERE id LIKE 'brand-%';
 INSERT INTO onboarding_progress (tenant_id, brand_name, contact_email, details_ms, updated_ms)
 SELECT id, name, email, created_ms, created_ms FROM tenants WHERE id LIKE 'brand-%' AND created_ms % 2 = 0;
+-- two catalog plans, the steps of a 50,000-product sync (pl-b1) and a tenth of it (pl-b2), each
+-- step with a field-by-field diff
+INSERT INTO plans (id, tenant_id, bundle_dir, bundle_hash, hash, prune, created_ms, created_by,
+                   expires_ms, estimate_ms, estimate, n_steps)
+VALUES ('pl-b1', 'brand-00001', 'catalog:brand-00001.myshopify.com', 'bh', 'h', 0,
+        1700000000000, 'bench', 4102444800000, 0, '{}', $PLAN_STEPS),
+       ('pl-b2', 'brand-00002', 'catalog:brand-00002.myshopify.com', 'bh', 'h', 0,
+        1700000000000, 'bench', 4102444800000, 0, '{}', $((PLAN_STEPS / 10)));
+INSERT INTO plan_state (plan_id, status, updated_ms)
+VALUES ('pl-b1', 'planned', 1700000000000), ('pl-b2', 'planned', 1700000000000);
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $PLAN_STEPS),
+p(id, n) AS (VALUES ('pl-b1', $PLAN_STEPS), ('pl-b2', $((PLAN_STEPS / 10))))
+INSERT INTO plan_steps (plan_id, seq, kind, name, action, content_hash, remote_id, remote_updated,
+                        deps, calls, diff, note, token)
+SELECT p.id, i, 'catalog-variant', 'v-' || i, 'create', 'c', NULL, NULL,
+       CASE WHEN i > 10 THEN '[1]' ELSE '[]' END,
+       '[{"method":"POST","path":"/api/catalog-variant-bulk-create-jobs","operation":"bulk_create_catalog_variants","per":100}]',
+       printf('  title: "Alpine Jacket %d - Small"%c  price: 42.99%c  url: "https://brand.example/products/p-%d?variant=%d"', i, 10, 10, i, i),
+       '', p.id || '-' || i FROM p JOIN n ON i <= p.n;
 COMMIT;
 EOF
 count=$(sqlite3 "$CADENCE_DATA/cadence.db" "SELECT COUNT(*) FROM tenants")
@@ -153,8 +174,28 @@ done
 code=$(curl -s -o /dev/null -w '%{http_code}' -b "$jar" "$CBASE/admin/waiting")
 [ "$code" = 200 ] && pages=$((pages + 1))
 rss_pages_big=$(rss_kib)
+# A plan's console page (500 steps of it) and progress.json, which the page polls every second
+# while the plan applies: the small plan's, then the big one's; neither may grow with the plan.
+plan_view() { # plan_view ID: "HTTP-code seconds bytes steps-shown progress.json-ms" of its page
+    local page prog
+    page=$(curl -s -o "$tmp/plan.html" -w '%{http_code} %{time_total}' -b "$jar" "$CBASE/admin/plans/$1")
+    prog=$( (for _ in $(seq 10); do
+        curl -s -o /dev/null -w '%{time_total}\n' -b "$jar" "$CBASE/admin/plans/$1/progress.json"
+    done) | awk '{ s += $1 } END { printf "%.1f", s / NR * 1000 }')
+    echo "$page $(wc -c <"$tmp/plan.html") $(grep -o 'class="plan-step card"' "$tmp/plan.html" | grep -c .) $prog"
+}
+read -r small_code small_s small_bytes small_shown small_prog <<<"$(plan_view pl-b2)"
+rss_plan_small=$(rss_kib)
+read -r big_code big_s big_bytes big_shown big_prog <<<"$(plan_view pl-b1)"
+rss_plan_big=$(rss_kib)
 stop_serve
 
 echo "bench web.rss  idle, empty store ${rss_start} KiB | after the wrk runs ${rss_load} KiB |" \
     "idle, ${count} tenants ${rss_idle_big} KiB | after ${pages}/5 console pages over them" \
     "(searches, last page, waiting list; one includes an Argon2id sign-in, 64 MiB) ${rss_pages_big} KiB"
+echo "bench web.plan_page  $((PLAN_STEPS / 10))-step plan: page HTTP $small_code, $small_shown steps shown," \
+    "$small_bytes bytes in $small_s s, progress.json $small_prog ms (mean of 10), RSS after ${rss_plan_small} KiB |" \
+    "${PLAN_STEPS}-step plan: page HTTP $big_code, $big_shown steps shown, $big_bytes bytes in $big_s s," \
+    "progress.json $big_prog ms, RSS after ${rss_plan_big} KiB | RSS ratio big/small" \
+    "$(awk -v a="$rss_plan_big" -v b="$rss_plan_small" 'BEGIN { printf "%.2f", a / b }')" \
+    "(bound 1.10: a page holds 501 steps, whatever the plan's size)"

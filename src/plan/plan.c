@@ -1120,6 +1120,15 @@ static int page_totals(store *st, const char *plan_id, struct json_ctx *j, json_
     return CAD_OK;
 }
 
+int plan_status_get(store *st, const char *plan_id, char *status, size_t n)
+{
+    struct plan_row p;
+    int rc = plan_row_get(st, plan_id, &p);
+    if (rc == CAD_OK)
+        snprintf(status, n, "%s", effective_status(&p));
+    return rc;
+}
+
 int plan_to_json(store *st, const char *plan_id, json_t **out)
 {
     return plan_to_json_page(st, plan_id, 0, -1, out);

@@ -58,6 +58,9 @@ int plan_create(store *st, vault *v, const char *tenant_id, const char *bundle_d
  * action, remote_id, deps, calls, diff, note, state, error}] (state/error from the last apply).
  * Caller owns *out (json_decref). */
 int plan_to_json(store *st, const char *plan_id, json_t **out);
+/* The plan's status as plan_to_json gives it ("expired" for a planned one past its time), read
+ * without its steps. CAD_ENOTFOUND when there is no such plan. */
+int plan_status_get(store *st, const char *plan_id, char *status, size_t n);
 /* The same with only the steps from seq `from_seq` on, at most `limit` of them (0: none; < 0:
  * all, which is plan_to_json), and what the whole plan decides, counted by the database: nsteps,
  * counts (by action), states (by the last apply's state; "pending" for steps it has not reached)

@@ -509,21 +509,25 @@ void admin_plan_get(struct web_req *r)
 
 void admin_plan_progress_get(struct web_req *r)
 {
-    json_t *plan = load_plan_page(r, 0, 0); /* polled during an apply: no steps */
-    if (!plan) {
-        wbuf_free(&r->out);
-        r->out.failed = false;
+    /* polled every second during an apply: the plan's status, not the plan */
+    const char *id = route_param(&r->params, "id");
+    char status[32];
+    int rc = valid_plan_id(id) ? plan_status_get(r->st, id, status, sizeof status) : CAD_ENOTFOUND;
+    if (rc) {
+        if (rc != CAD_ENOTFOUND)
+            cad_log(LOG_ERROR, "console.plan", "what=plan_status_get error=\"%s\"", cad_errmsg());
+        r->status = rc == CAD_ENOTFOUND ? 404 : 503;
         r->content_type = "application/json";
-        wbuf_puts(&r->out, "{\"error\":\"no such plan\"}");
+        wbuf_puts(&r->out, rc == CAD_ENOTFOUND ? "{\"error\":\"no such plan\"}"
+                                               : "{\"error\":\"temporarily unavailable\"}");
         return;
     }
-    const char *id = jstr(plan, "id");
     worker_pool *w = web_server_workers(r->srv);
     struct worker_status ws;
     bool known = w && worker_status(w, id, &ws);
     json_t *o = json_object();
     json_object_set_new(o, "id", json_string(id));
-    json_object_set_new(o, "status", json_string(jstr(plan, "status")));
+    json_object_set_new(o, "status", json_string(status));
     json_object_set_new(o, "worker", json_string(known ? worker_job_state_name(ws.state) : "none"));
     if (known) {
         json_object_set_new(o, "message", json_string(ws.message));
@@ -545,14 +549,13 @@ void admin_plan_progress_get(struct web_req *r)
                           p->revoked, "kinds", kinds));
         }
     }
-    const char *st = jstr(plan, "status");
+    const char *st = status;
     bool final = strcmp(st, "done") == 0 || strcmp(st, "partial") == 0 ||
                  strcmp(st, "cancelled") == 0 || strcmp(st, "expired") == 0 ||
                  (strcmp(st, "paused") == 0 && (!known || ws.state == WORKER_FINISHED));
     json_object_set_new(o, "final", json_boolean(final));
     char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
-    json_decref(plan);
     r->content_type = "application/json";
     if (!text) {
         r->status = 500;

@@ -249,6 +249,8 @@ NX=$(printf '%s' "$PLAN_JSON" | jq '[.steps[] | select(.seq > 500) | .deps[] | s
 [ -z "$OWN" ] || [ "$OWN" -ge 501 ] && ok || fail "an in-page link to step $OWN, which is on the first page"
 JAR="$WORK/jar" req bigp GET "/admin/plans/$PB/progress.json"
 check "progress.json of a big plan" 200 '"status":"planned"'
+JAR="$WORK/jar" req nop GET "/admin/plans/pl-0000/progress.json"
+check "progress.json of no plan" 404 '^\{"error":"no such plan"\}$'
 JAR="$WORK/jar" req bigbad GET "/admin/plans/$PB?from=x1"
 check "a bad ?from= shows the first page" 200 "Steps #1 to #500 of $NB"
 run plan cancel "$PB"
