@@ -1134,6 +1134,26 @@ int plan_to_json(store *st, const char *plan_id, json_t **out)
     return plan_to_json_page(st, plan_id, 0, -1, out);
 }
 
+int plan_steps_json(store *st, const char *plan_id, int64_t from_seq, int64_t limit, json_t **steps)
+{
+    struct json_ctx j = {.steps = json_array(), .counts = json_object()};
+    int rc = store_query(
+        st,
+        "SELECT s.seq, s.kind, s.name, s.action, s.content_hash, s.remote_id, s.remote_updated, "
+        "s.deps, s.calls, s.diff, s.note, r.state, r.remote_id, r.error FROM plan_steps s LEFT "
+        "JOIN plan_step_runs r ON r.plan_id = s.plan_id AND r.seq = s.seq WHERE s.plan_id = $1 "
+        "AND s.seq >= $2 ORDER BY s.seq LIMIT $3",
+        SV_ARGS(SV_TEXT(plan_id), SV_INT(from_seq), SV_INT(limit)), row_step_json, &j);
+    memo_free(&j);
+    json_decref(j.counts);
+    if (rc < 0 || !j.steps) {
+        json_decref(j.steps);
+        return rc < 0 ? rc : cad_fail(CAD_ENOMEM, "out of memory");
+    }
+    *steps = j.steps;
+    return CAD_OK;
+}
+
 int plan_to_json_page(store *st, const char *plan_id, int64_t from_seq, int64_t limit, json_t **out)
 {
     struct plan_row p;
@@ -1156,18 +1176,11 @@ int plan_to_json_page(store *st, const char *plan_id, int64_t from_seq, int64_t 
         campaigns = json_array();
         rc = page_totals(st, plan_id, &j, states, campaigns, &nsteps);
         /* the page's rows add nothing to counts: they were counted above */
-        json_t *counts = j.counts;
-        j.counts = json_object();
-        if (rc >= 0 && limit > 0)
-            rc = store_query(
-                st,
-                "SELECT s.seq, s.kind, s.name, s.action, s.content_hash, s.remote_id, "
-                "s.remote_updated, s.deps, s.calls, s.diff, s.note, r.state, r.remote_id, "
-                "r.error FROM plan_steps s LEFT JOIN plan_step_runs r ON r.plan_id = s.plan_id "
-                "AND r.seq = s.seq WHERE s.plan_id = $1 AND s.seq >= $2 ORDER BY s.seq LIMIT $3",
-                SV_ARGS(SV_TEXT(plan_id), SV_INT(from_seq), SV_INT(limit)), row_step_json, &j);
-        json_decref(j.counts);
-        j.counts = counts;
+        if (rc >= 0 && limit > 0) {
+            json_decref(j.steps);
+            j.steps = NULL;
+            rc = plan_steps_json(st, plan_id, from_seq, limit, &j.steps);
+        }
     }
     memo_free(&j);
     json_t *estimate = NULL;
@@ -1243,6 +1256,14 @@ int plan_print_json(store *st, const char *plan_id, const json_t *extra, FILE *o
         json_object_set_new(head, "confirmed_by", json_string(p.confirmed_by));
         json_object_set_new(head, "confirmed", json_string(conf));
     }
+    char detail[1024] = "";
+    if (store_query(st, "SELECT COALESCE(detail, '') FROM plan_state WHERE plan_id = $1",
+                    SV_ARGS(SV_TEXT(plan_id)), row_text, detail) < 0) {
+        json_decref(head);
+        return CAD_EIO;
+    }
+    if (detail[0])
+        json_object_set_new(head, "detail", json_string(detail));
     if (extra)
         json_object_update(head, (json_t *)extra);
     /* the members above, then "steps" a step at a time, then "counts" */
@@ -1277,7 +1298,8 @@ static const char *jstr(const json_t *o, const char *k)
     return s ? s : "";
 }
 
-void plan_print_text(const json_t *plan, FILE *out)
+/* plan_print_text's head: the plan's members, counts and estimate. */
+static void print_text_head(const json_t *plan, FILE *out)
 {
 #define S(k) jstr(plan, k)
     fprintf(out, "Plan %s for %s: %s\n", S("id"), S("tenant"), S("status"));
@@ -1315,79 +1337,147 @@ void plan_print_text(const json_t *plan, FILE *out)
         fprintf(out, ")\n");
     }
     fputc('\n', out);
-    int shown[ASSET_KIND_COUNT] = {0}, hidden[ASSET_KIND_COUNT] = {0};
-    size_t unchanged = 0;
-    json_t *s;
-    json_array_foreach(json_object_get(plan, "steps"), i, s)
-    {
-        const char *act = json_string_value(json_object_get(s, "action"));
-        const char *kind = json_string_value(json_object_get(s, "kind"));
-        const char *state = json_string_value(json_object_get(s, "state"));
-        enum asset_kind k = ASSET_IMAGE;
-        if (asset_kind_parse(kind, &k) != CAD_OK)
-            cad_err_clear();
-        if (strcmp(act, "unchanged") == 0 &&
-            (!state || strcmp(state, "pending") == 0 || strcmp(state, "done") == 0)) {
-            unchanged++;
-            continue;
-        }
-        if (shown[k] >= 25) {
-            hidden[k]++;
-            continue;
-        }
-        shown[k]++;
-        fprintf(out, "%4lld. %-9s %s \"%s\"",
-                (long long)json_integer_value(json_object_get(s, "seq")), act, kind,
-                json_string_value(json_object_get(s, "name")));
-        if (json_object_get(s, "remote_id"))
-            fprintf(out, " (%s)", json_string_value(json_object_get(s, "remote_id")));
-        if (state && strcmp(state, "pending") != 0)
-            fprintf(out, " [%s]", state);
-        json_t *deps = json_object_get(s, "deps");
-        if (json_array_size(deps)) {
-            fprintf(out, " after");
-            size_t d;
-            json_t *dv;
-            json_array_foreach(deps, d, dv)
-            {
-                fprintf(out, " #%lld", (long long)json_integer_value(dv));
-            }
-        }
-        fputc('\n', out);
-        const char *note = json_string_value(json_object_get(s, "note"));
-        if (note && *note)
-            fprintf(out, "      note: %s\n", note);
-        const char *err = json_string_value(json_object_get(s, "error"));
-        if (err && *err)
-            fprintf(out, "      error: %s\n", err);
-        size_t c;
-        json_t *call;
-        json_array_foreach(json_object_get(s, "calls"), c, call)
+}
+
+/* What plan_print_text has shown so far: steps per kind as the plan names it (a bundle's asset
+ * kinds, a catalog sync's catalog-item, catalog-variant and catalog-category), at most 25 each,
+ * the rest counted. */
+struct text_shown {
+    struct {
+        char kind[32];
+        int shown, hidden;
+    } k[24];
+    int nk;
+    size_t unchanged;
+};
+
+/* The counters of `kind`; kinds past the table's size share its last row. */
+static int text_kind(struct text_shown *t, const char *kind)
+{
+    for (int i = 0; i < t->nk; i++)
+        if (strcmp(t->k[i].kind, kind) == 0)
+            return i;
+    if (t->nk == (int)CAD_ARRAY_LEN(t->k))
+        return t->nk - 1;
+    snprintf(t->k[t->nk].kind, sizeof t->k[t->nk].kind, "%s", kind);
+    return t->nk++;
+}
+
+static void print_text_step(const json_t *s, struct text_shown *t, FILE *out)
+{
+    const char *act = json_string_value(json_object_get(s, "action"));
+    const char *kind = json_string_value(json_object_get(s, "kind"));
+    const char *state = json_string_value(json_object_get(s, "state"));
+    if (strcmp(act, "unchanged") == 0 &&
+        (!state || strcmp(state, "pending") == 0 || strcmp(state, "done") == 0)) {
+        t->unchanged++;
+        return;
+    }
+    int k = text_kind(t, kind ? kind : "");
+    if (t->k[k].shown >= 25) {
+        t->k[k].hidden++;
+        return;
+    }
+    t->k[k].shown++;
+    fprintf(out, "%4lld. %-9s %s \"%s\"", (long long)json_integer_value(json_object_get(s, "seq")),
+            act, kind, json_string_value(json_object_get(s, "name")));
+    if (json_object_get(s, "remote_id"))
+        fprintf(out, " (%s)", json_string_value(json_object_get(s, "remote_id")));
+    if (state && strcmp(state, "pending") != 0)
+        fprintf(out, " [%s]", state);
+    json_t *deps = json_object_get(s, "deps");
+    if (json_array_size(deps)) {
+        fprintf(out, " after");
+        size_t d;
+        json_t *dv;
+        json_array_foreach(deps, d, dv)
         {
-            const char *n = json_string_value(json_object_get(call, "note"));
-            fprintf(out, "      call: %s %s  [%s]%s%s\n",
-                    json_string_value(json_object_get(call, "method")),
-                    json_string_value(json_object_get(call, "path")),
-                    json_string_value(json_object_get(call, "operation")), n ? "  " : "",
-                    n ? n : "");
-        }
-        const char *diff = json_string_value(json_object_get(s, "diff"));
-        if (diff && *diff) {
-            const char *p = diff;
-            while (*p) {
-                const char *e = strchr(p, '\n');
-                size_t n = e ? (size_t)(e - p) : strlen(p);
-                fprintf(out, "      %.*s\n", (int)n, p);
-                p += n + (e ? 1 : 0);
-            }
+            fprintf(out, " #%lld", (long long)json_integer_value(dv));
         }
     }
-    for (int k = 0; k < ASSET_KIND_COUNT; k++)
-        if (hidden[k])
-            fprintf(out, "      … and %d more %s steps (see --json)\n", hidden[k],
-                    asset_kind_name((enum asset_kind)k));
-    if (unchanged)
-        fprintf(out, "      %zu asset%s unchanged\n", unchanged, unchanged == 1 ? "" : "s");
+    fputc('\n', out);
+    const char *note = json_string_value(json_object_get(s, "note"));
+    if (note && *note)
+        fprintf(out, "      note: %s\n", note);
+    const char *err = json_string_value(json_object_get(s, "error"));
+    if (err && *err)
+        fprintf(out, "      error: %s\n", err);
+    size_t c;
+    json_t *call;
+    json_array_foreach(json_object_get(s, "calls"), c, call)
+    {
+        const char *n = json_string_value(json_object_get(call, "note"));
+        fprintf(out, "      call: %s %s  [%s]%s%s\n",
+                json_string_value(json_object_get(call, "method")),
+                json_string_value(json_object_get(call, "path")),
+                json_string_value(json_object_get(call, "operation")), n ? "  " : "", n ? n : "");
+    }
+    const char *diff = json_string_value(json_object_get(s, "diff"));
+    if (diff && *diff) {
+        const char *p = diff;
+        while (*p) {
+            const char *e = strchr(p, '\n');
+            size_t n = e ? (size_t)(e - p) : strlen(p);
+            fprintf(out, "      %.*s\n", (int)n, p);
+            p += n + (e ? 1 : 0);
+        }
+    }
+}
+
+int plan_each_step(store *st, const char *plan_id, plan_step_fn fn, void *ctx)
+{
+    enum { PAGE = 1000 };
+    int64_t from = 0;
+    for (;;) {
+        json_t *steps = NULL;
+        int rc = plan_steps_json(st, plan_id, from, PAGE, &steps);
+        if (rc)
+            return rc;
+        size_t i, n = json_array_size(steps);
+        json_t *s;
+        json_array_foreach(steps, i, s)
+        {
+            if ((rc = fn(ctx, s)) != 0)
+                break;
+        }
+        if (n)
+            from = json_integer_value(json_object_get(json_array_get(steps, n - 1), "seq")) + 1;
+        json_decref(steps);
+        if (rc || n < PAGE)
+            return rc < 0 ? rc : CAD_OK;
+    }
+}
+
+struct text_ctx {
+    struct text_shown t;
+    FILE *out;
+};
+
+static int text_step(void *ctx, const json_t *s)
+{
+    struct text_ctx *c = ctx;
+    print_text_step(s, &c->t, c->out);
+    return 0;
+}
+
+int plan_print_text(store *st, const char *plan_id, FILE *out)
+{
+    json_t *head = NULL;
+    int rc = plan_to_json_page(st, plan_id, 0, 0, &head);
+    if (rc)
+        return rc;
+    print_text_head(head, out);
+    json_decref(head);
+    struct text_ctx c = {.out = out};
+    if ((rc = plan_each_step(st, plan_id, text_step, &c)))
+        return rc;
+    for (int k = 0; k < c.t.nk; k++)
+        if (c.t.k[k].hidden)
+            fprintf(out, "      … and %d more %s steps (see --json)\n", c.t.k[k].hidden,
+                    c.t.k[k].kind);
+    if (c.t.unchanged)
+        fprintf(out, "      %zu asset%s unchanged\n", c.t.unchanged, c.t.unchanged == 1 ? "" : "s");
+    return CAD_OK;
 }
 
 struct list_ctx {

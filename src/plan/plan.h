@@ -68,11 +68,19 @@ int plan_status_get(store *st, const char *plan_id, char *status, size_t n);
  * with the page, not with the plan. */
 int plan_to_json_page(store *st, const char *plan_id, int64_t from_seq, int64_t limit,
                       json_t **out);
+/* Only the steps: the array of plan_to_json_page's "steps", without counting the whole plan
+ * (what reading a plan a page at a time needs after its first page). */
+int plan_steps_json(store *st, const char *plan_id, int64_t from_seq, int64_t limit,
+                    json_t **steps);
+/* Calls fn with each step (as plan_to_json has it) in order, reading 1,000 at a time; a non-zero
+ * return stops the walk (a negative one is returned). */
+typedef int (*plan_step_fn)(void *ctx, const json_t *step);
+int plan_each_step(store *st, const char *plan_id, plan_step_fn fn, void *ctx);
 /* The same object printed to `out` as it is read, a step at a time (memory does not grow with
  * the plan), with the members of `extra` (may be NULL) added; "counts" comes last. */
 int plan_print_json(store *st, const char *plan_id, const json_t *extra, FILE *out);
-/* The same, for people. */
-void plan_print_text(const json_t *plan, FILE *out);
+/* The same, for people: at most 25 steps of each kind, read a page at a time. */
+int plan_print_text(store *st, const char *plan_id, FILE *out);
 
 typedef int (*plan_fn)(void *ctx, const json_t *summary);
 /* Summaries (id, tenant, status, created, hash, counts) newest first; tenant_id NULL = all. */

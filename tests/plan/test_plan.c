@@ -551,6 +551,25 @@ static void test_json_page(void **state)
     assert_int_equal(json_integer_value(json_object_get(c, "update")), 400);
     assert_int_equal(json_integer_value(json_object_get(c, "delete")), 1);
     assert_int_equal(json_integer_value(json_object_get(c, "create")), 799);
+    /* the text a page at a time (1,000): steps from the second page are shown, and what is
+     * hidden is counted under the kind the plan names */
+    char *text = NULL;
+    size_t tlen = 0;
+    FILE *f = open_memstream(&text, &tlen);
+    assert_non_null(f);
+    assert_int_equal(plan_print_text(st, "pl-p", f), CAD_OK);
+    fclose(f);
+    const char *want[] = {"Plan pl-p for t: partial\n",
+                          "create 799, update 400, replace 0, delete 1, unchanged 0\n",
+                          "   7. create    campaign \"welcome\"",
+                          " 650. create    campaign \"autumn\"",
+                          "1190. delete    campaign \"n-1190\"",
+                          "… and 1172 more template steps (see --json)\n"};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        if (!strstr(text, want[i]))
+            fail_msg("plan_print_text lacks '%s':\n%s", want[i], text);
+    assert_null(strstr(text, "image"));
+    free(text);
     json_t *none = NULL;
     assert_int_equal(plan_to_json_page(st, "pl-nope", 0, 0, &none), CAD_ENOTFOUND);
     cad_err_clear();
