@@ -156,6 +156,13 @@ static int trail_row(void *ctx, const struct audit_record *r)
     return 0;
 }
 
+/* Reads the stand-in's shop as tenant "acme" with token tok, handing products to take(). */
+static int read_shop(struct fx *f, const cad_secret *tok, enum shop_read_mode mode, struct got *g,
+                     struct shop_read_stats *s)
+{
+    return shop_read_catalog(f->st, "acme", "system", "acme.myshopify.com", tok, mode, take, g, s);
+}
+
 static void test_paged_throttled(void **state)
 {
     (void)state;
@@ -164,9 +171,7 @@ static void test_paged_throttled(void **state)
     assert_int_equal(secret_from(&tok, TOKEN, strlen(TOKEN)), CAD_OK);
     struct got g = {.in_order = true};
     struct shop_read_stats s;
-    assert_int_equal(shop_read_catalog(f->st, "acme", "system", "acme.myshopify.com", tok,
-                                       SHOP_READ_PAGED, take, &g, &s),
-                     CAD_OK);
+    assert_int_equal(read_shop(f, tok, SHOP_READ_PAGED, &g, &s), CAD_OK);
     assert_int_equal(g.products, 300);
     assert_true(g.in_order);
     assert_int_equal(g.variants, 900);
@@ -198,9 +203,7 @@ static void test_auto_small_shop(void **state)
     assert_int_equal(secret_from(&tok, TOKEN, strlen(TOKEN)), CAD_OK);
     struct got g = {.in_order = true};
     struct shop_read_stats s;
-    assert_int_equal(shop_read_catalog(f->st, "acme", "system", "acme.myshopify.com", tok,
-                                       SHOP_READ_AUTO, take, &g, &s),
-                     CAD_OK);
+    assert_int_equal(read_shop(f, tok, SHOP_READ_AUTO, &g, &s), CAD_OK);
     assert_int_equal(g.products, 5);
     assert_int_equal(g.variants, 15);
     assert_int_equal(s.queries, 1);
@@ -219,9 +222,7 @@ static void test_wide_product(void **state)
     assert_int_equal(secret_from(&tok, TOKEN, strlen(TOKEN)), CAD_OK);
     struct got g = {.in_order = true};
     struct shop_read_stats s;
-    assert_int_equal(shop_read_catalog(f->st, "acme", "system", "acme.myshopify.com", tok,
-                                       SHOP_READ_AUTO, take, &g, &s),
-                     CAD_OK);
+    assert_int_equal(read_shop(f, tok, SHOP_READ_AUTO, &g, &s), CAD_OK);
     assert_int_equal(g.products, 5);
     assert_true(g.in_order);
     assert_int_equal(g.variants, 150 + 4 * 3);
@@ -230,9 +231,7 @@ static void test_wide_product(void **state)
     assert_true(s.queries >= 3);
 
     struct got p = {.in_order = true};
-    assert_int_equal(shop_read_catalog(f->st, "acme", "system", "acme.myshopify.com", tok,
-                                       SHOP_READ_PAGED, take, &p, NULL),
-                     CAD_EREMOTE);
+    assert_int_equal(read_shop(f, tok, SHOP_READ_PAGED, &p, NULL), CAD_EREMOTE);
     assert_non_null(strstr(cad_errmsg(), "more than 100 variants"));
     assert_non_null(strstr(cad_errmsg(), "bulk mode"));
     assert_int_equal(p.products, 0);
@@ -250,9 +249,7 @@ static void test_wrong_token(void **state)
     assert_int_equal(secret_from(&tok, wrong, strlen(wrong)), CAD_OK);
     struct got g = {.in_order = true};
     struct shop_read_stats s;
-    assert_int_equal(shop_read_catalog(f->st, "acme", "system", "acme.myshopify.com", tok,
-                                       SHOP_READ_PAGED, take, &g, &s),
-                     CAD_EAUTH);
+    assert_int_equal(read_shop(f, tok, SHOP_READ_PAGED, &g, &s), CAD_EAUTH);
     assert_non_null(strstr(cad_errmsg(), "rejected the access token"));
     assert_null(strstr(cad_errmsg(), wrong));
     assert_int_equal(g.products, 0);
@@ -269,9 +266,7 @@ static void test_unreachable(void **state)
     cad_secret *tok;
     assert_int_equal(secret_from(&tok, TOKEN, strlen(TOKEN)), CAD_OK);
     struct got g = {0};
-    assert_int_equal(shop_read_catalog(f->st, "acme", "system", "acme.myshopify.com", tok,
-                                       SHOP_READ_PAGED, take, &g, NULL),
-                     CAD_ENET);
+    assert_int_equal(read_shop(f, tok, SHOP_READ_PAGED, &g, NULL), CAD_ENET);
     secret_free(tok);
     fx_free(f);
 }

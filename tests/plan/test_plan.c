@@ -405,6 +405,23 @@ static void test_lease(void **state)
     test_rmdir(dir);
 }
 
+/* A plan's own rows (tenant "t", hash "h"), its steps left to the test. */
+static void plan_rows(store *st, const char *id, const char *status, int nsteps)
+{
+    assert_int_equal(
+        store_exec(st,
+                   "INSERT INTO plans (id, tenant_id, bundle_dir, bundle_hash, hash, prune, "
+                   "created_ms, created_by, expires_ms, estimate_ms, estimate, n_steps) VALUES "
+                   "($1, 't', 'b', 'bh', 'h', 0, 1, 'me', 2, 0, '{}', $2)",
+                   SV_ARGS(SV_TEXT(id), SV_INT(nsteps))),
+        CAD_OK);
+    assert_int_equal(store_exec(st,
+                                "INSERT INTO plan_state (plan_id, status, updated_ms) VALUES "
+                                "($1, $2, 1)",
+                                SV_ARGS(SV_TEXT(id), SV_TEXT(status))),
+                     CAD_OK);
+}
+
 /* plan_print_json writes each step straight from its row; what it writes must be what
  * plan_to_json (jansson) builds, member for member and byte for byte, for any text: quotes,
  * backslashes, control characters, accents, CJK, an emoji (a surrogate pair), a remote id and
@@ -414,18 +431,7 @@ static void test_print_json_matches_jansson(void **state)
     (void)state;
     char *dir = NULL;
     store *st = scratch_store(&dir);
-    assert_int_equal(
-        store_exec(st,
-                   "INSERT INTO plans (id, tenant_id, bundle_dir, bundle_hash, hash, prune, "
-                   "created_ms, created_by, expires_ms, estimate_ms, estimate, n_steps) VALUES "
-                   "('pl-x', 't', 'b', 'bh', 'h', 0, 1, 'me', 2, 0, '{}', 3)",
-                   SV_NONE),
-        CAD_OK);
-    assert_int_equal(store_exec(st,
-                                "INSERT INTO plan_state (plan_id, status, updated_ms) VALUES "
-                                "('pl-x', 'planned', 1)",
-                                SV_NONE),
-                     CAD_OK);
+    plan_rows(st, "pl-x", "planned", 3);
     const char *names[] = {"plain", "quote \" back \\ slash / tab\t nl\n cr\r bell\x07 del\x7f",
                            "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x9b\x92 end"};
     for (int i = 0; i < 3; i++)
@@ -480,18 +486,7 @@ static void test_json_page(void **state)
     (void)state;
     char *dir = NULL;
     store *st = scratch_store(&dir);
-    assert_int_equal(
-        store_exec(st,
-                   "INSERT INTO plans (id, tenant_id, bundle_dir, bundle_hash, hash, prune, "
-                   "created_ms, created_by, expires_ms, estimate_ms, estimate, n_steps) VALUES "
-                   "('pl-p', 't', 'b', 'bh', 'h', 0, 1, 'me', 2, 0, '{}', 1200)",
-                   SV_NONE),
-        CAD_OK);
-    assert_int_equal(store_exec(st,
-                                "INSERT INTO plan_state (plan_id, status, updated_ms) VALUES "
-                                "('pl-p', 'partial', 1)",
-                                SV_NONE),
-                     CAD_OK);
+    plan_rows(st, "pl-p", "partial", 1200);
     /* 1,200 steps: campaigns at 650, 7 and 1190 (deleted), a third of them updates */
     assert_int_equal(
         store_exec(st,
