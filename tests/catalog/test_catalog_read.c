@@ -80,6 +80,7 @@ struct fx {
     char *dir;
     store *st;
     struct sim sim;
+    cad_secret *tok; /* the stand-in's token */
 };
 
 /* The test's fixture, freed by teardown even when an assertion ended the test early. */
@@ -94,6 +95,7 @@ static struct fx *fx_new_wide(const char *products, const char *wide)
     snprintf(db, sizeof db, "%s/t.db", f->dir);
     assert_int_equal(store_open(&f->st, db), CAD_OK);
     sim_start(&f->sim, products, wide);
+    assert_int_equal(secret_from(&f->tok, TOKEN, strlen(TOKEN)), CAD_OK);
     setenv("CADENCE_SHOPIFY_URL", f->sim.url, 1);
     setenv("CADENCE_PROVIDER_TIMEOUT_MS", "5000", 1);
     return f;
@@ -107,6 +109,7 @@ static struct fx *fx_new(const char *products)
 static void fx_free(struct fx *f)
 {
     current = NULL;
+    secret_free(f->tok);
     if (f->sim.pid > 0)
         sim_stop(&f->sim);
     store_close(f->st);
@@ -167,11 +170,9 @@ static void test_paged_throttled(void **state)
 {
     (void)state;
     struct fx *f = fx_new("300");
-    cad_secret *tok;
-    assert_int_equal(secret_from(&tok, TOKEN, strlen(TOKEN)), CAD_OK);
     struct got g = {.in_order = true};
     struct shop_read_stats s;
-    assert_int_equal(read_shop(f, tok, SHOP_READ_PAGED, &g, &s), CAD_OK);
+    assert_int_equal(read_shop(f, f->tok, SHOP_READ_PAGED, &g, &s), CAD_OK);
     assert_int_equal(g.products, 300);
     assert_true(g.in_order);
     assert_int_equal(g.variants, 900);
@@ -191,7 +192,6 @@ static void test_paged_throttled(void **state)
     assert_int_equal(t.calls, 2);
     assert_int_equal(t.ok, 2);
     assert_int_equal(t.with_token, 0);
-    secret_free(tok);
     fx_free(f);
 }
 
@@ -199,15 +199,12 @@ static void test_auto_small_shop(void **state)
 {
     (void)state;
     struct fx *f = fx_new("5");
-    cad_secret *tok;
-    assert_int_equal(secret_from(&tok, TOKEN, strlen(TOKEN)), CAD_OK);
     struct got g = {.in_order = true};
     struct shop_read_stats s;
-    assert_int_equal(read_shop(f, tok, SHOP_READ_AUTO, &g, &s), CAD_OK);
+    assert_int_equal(read_shop(f, f->tok, SHOP_READ_AUTO, &g, &s), CAD_OK);
     assert_int_equal(g.products, 5);
     assert_int_equal(g.variants, 15);
     assert_int_equal(s.queries, 1);
-    secret_free(tok);
     fx_free(f);
 }
 
@@ -218,11 +215,9 @@ static void test_wide_product(void **state)
 {
     (void)state;
     struct fx *f = fx_new_wide("5", "150");
-    cad_secret *tok;
-    assert_int_equal(secret_from(&tok, TOKEN, strlen(TOKEN)), CAD_OK);
     struct got g = {.in_order = true};
     struct shop_read_stats s;
-    assert_int_equal(read_shop(f, tok, SHOP_READ_AUTO, &g, &s), CAD_OK);
+    assert_int_equal(read_shop(f, f->tok, SHOP_READ_AUTO, &g, &s), CAD_OK);
     assert_int_equal(g.products, 5);
     assert_true(g.in_order);
     assert_int_equal(g.variants, 150 + 4 * 3);
@@ -231,12 +226,11 @@ static void test_wide_product(void **state)
     assert_true(s.queries >= 3);
 
     struct got p = {.in_order = true};
-    assert_int_equal(read_shop(f, tok, SHOP_READ_PAGED, &p, NULL), CAD_EREMOTE);
+    assert_int_equal(read_shop(f, f->tok, SHOP_READ_PAGED, &p, NULL), CAD_EREMOTE);
     assert_non_null(strstr(cad_errmsg(), "more than 100 variants"));
     assert_non_null(strstr(cad_errmsg(), "bulk mode"));
     assert_int_equal(p.products, 0);
     cad_err_clear();
-    secret_free(tok);
     fx_free(f);
 }
 
@@ -263,11 +257,8 @@ static void test_unreachable(void **state)
     (void)state;
     struct fx *f = fx_new("5");
     setenv("CADENCE_SHOPIFY_URL", "http://127.0.0.1:9", 1);
-    cad_secret *tok;
-    assert_int_equal(secret_from(&tok, TOKEN, strlen(TOKEN)), CAD_OK);
     struct got g = {0};
-    assert_int_equal(read_shop(f, tok, SHOP_READ_PAGED, &g, NULL), CAD_ENET);
-    secret_free(tok);
+    assert_int_equal(read_shop(f, f->tok, SHOP_READ_PAGED, &g, NULL), CAD_ENET);
     fx_free(f);
 }
 
