@@ -1134,16 +1134,24 @@ int plan_to_json(store *st, const char *plan_id, json_t **out)
     return plan_to_json_page(st, plan_id, 0, -1, out);
 }
 
-int plan_steps_json(store *st, const char *plan_id, int64_t from_seq, int64_t limit, json_t **steps)
+int plan_steps_json(store *st, const char *plan_id, int64_t from_seq, int64_t limit,
+                    enum plan_steps_filter filter, json_t **steps)
 {
+    static const char *const sql[] = {
+        [PLAN_STEPS_ALL] = "",
+        [PLAN_STEPS_CHANGED] = "AND NOT (s.action = 'unchanged' AND COALESCE(r.error, '') = '') ",
+        [PLAN_STEPS_UNCHANGED] = "AND s.action = 'unchanged' AND COALESCE(r.error, '') = '' ",
+    };
+    char q[1024];
+    snprintf(q, sizeof q,
+             "SELECT s.seq, s.kind, s.name, s.action, s.content_hash, s.remote_id, "
+             "s.remote_updated, s.deps, s.calls, s.diff, s.note, r.state, r.remote_id, r.error "
+             "FROM plan_steps s LEFT JOIN plan_step_runs r ON r.plan_id = s.plan_id AND r.seq = "
+             "s.seq WHERE s.plan_id = $1 AND s.seq >= $2 %sORDER BY s.seq LIMIT $3",
+             sql[filter]);
     struct json_ctx j = {.steps = json_array(), .counts = json_object()};
-    int rc = store_query(
-        st,
-        "SELECT s.seq, s.kind, s.name, s.action, s.content_hash, s.remote_id, s.remote_updated, "
-        "s.deps, s.calls, s.diff, s.note, r.state, r.remote_id, r.error FROM plan_steps s LEFT "
-        "JOIN plan_step_runs r ON r.plan_id = s.plan_id AND r.seq = s.seq WHERE s.plan_id = $1 "
-        "AND s.seq >= $2 ORDER BY s.seq LIMIT $3",
-        SV_ARGS(SV_TEXT(plan_id), SV_INT(from_seq), SV_INT(limit)), row_step_json, &j);
+    int rc = store_query(st, q, SV_ARGS(SV_TEXT(plan_id), SV_INT(from_seq), SV_INT(limit)),
+                         row_step_json, &j);
     memo_free(&j);
     json_decref(j.counts);
     if (rc < 0 || !j.steps) {
@@ -1179,7 +1187,7 @@ int plan_to_json_page(store *st, const char *plan_id, int64_t from_seq, int64_t 
         if (rc >= 0 && limit > 0) {
             json_decref(j.steps);
             j.steps = NULL;
-            rc = plan_steps_json(st, plan_id, from_seq, limit, &j.steps);
+            rc = plan_steps_json(st, plan_id, from_seq, limit, PLAN_STEPS_ALL, &j.steps);
         }
     }
     memo_free(&j);
@@ -1430,7 +1438,7 @@ int plan_each_step(store *st, const char *plan_id, plan_step_fn fn, void *ctx)
     int64_t from = 0;
     for (;;) {
         json_t *steps = NULL;
-        int rc = plan_steps_json(st, plan_id, from, PAGE, &steps);
+        int rc = plan_steps_json(st, plan_id, from, PAGE, PLAN_STEPS_ALL, &steps);
         if (rc)
             return rc;
         size_t i, n = json_array_size(steps);

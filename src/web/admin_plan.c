@@ -114,15 +114,40 @@ static json_t *load_plan_page(struct web_req *r, int64_t from, int64_t limit)
     return plan;
 }
 
-/* The plan with the page of steps that ?from=SEQ asks for (the first page without it), and one
- * step more, which tells render_plan where the next page starts. */
+/* The plan with the page of steps that ?from=SEQ asks for (the first page without it): "steps",
+ * the steps to read (not unchanged, or with an error), one more than a page when there is a next
+ * page (it tells render_plan where that starts); "unchanged", the unchanged ones between the
+ * page's start and the next page's, at most STEPS_PER_PAGE + 1 (one more when there are more). */
 static json_t *load_plan(struct web_req *r)
 {
     const char *f = web_req_query(r, "from");
     int64_t from = 0;
     if (f && *f && strlen(f) <= 12 && strspn(f, "0123456789") == strlen(f))
         from = strtoll(f, NULL, 10);
-    return load_plan_page(r, from, STEPS_PER_PAGE + 1);
+    json_t *plan = load_plan_page(r, 0, 0);
+    if (!plan)
+        return NULL;
+    const char *id = jstr(plan, "id");
+    json_t *steps = NULL, *same = NULL;
+    int rc = plan_steps_json(r->st, id, from, STEPS_PER_PAGE + 1, PLAN_STEPS_CHANGED, &steps);
+    if (!rc)
+        rc = plan_steps_json(r->st, id, from, STEPS_PER_PAGE + 1, PLAN_STEPS_UNCHANGED, &same);
+    if (rc) {
+        json_decref(steps);
+        json_decref(plan);
+        store_error(r, "plan_steps_json");
+        return NULL;
+    }
+    json_t *next = json_array_get(steps, STEPS_PER_PAGE);
+    if (next) { /* the next page's unchanged steps are its own */
+        json_int_t end = json_integer_value(json_object_get(next, "seq"));
+        size_t n = json_array_size(same);
+        while (n && json_integer_value(json_object_get(json_array_get(same, n - 1), "seq")) >= end)
+            json_array_remove(same, --n);
+    }
+    json_object_set_new(plan, "steps", steps);
+    json_object_set_new(plan, "unchanged", same);
+    return plan;
 }
 
 /* ---- the list ---- */
@@ -465,29 +490,32 @@ static void render_plan(struct web_req *r, const json_t *plan, const char *err_t
     int64_t hi =
         shown ? json_integer_value(json_object_get(json_array_get(steps, shown - 1), "seq")) : 0;
     json_t *next = json_array_get(steps, STEPS_PER_PAGE);
-    bool paged = next || (shown && (size_t)nsteps > shown);
-    if (paged)
+    const json_t *same = json_object_get(plan, "unchanged");
+    const char *from = web_req_query(r, "from");
+    bool paged = next || (from && *from);
+    if (paged && shown)
         steps_nav(r, id, lo, hi, nsteps, next);
-    size_t unchanged = 0;
-    for (i = 0; i < shown; i++) {
-        s = json_array_get(steps, i);
-        if (strcmp(jstr(s, "action"), "unchanged") == 0 && !*jstr(s, "error")) {
-            unchanged++;
-            continue;
-        }
-        render_step(r, id, s, lo, hi);
-    }
-    if (unchanged) {
+    for (i = 0; i < shown; i++)
+        render_step(r, id, json_array_get(steps, i), lo, hi);
+    size_t nsame = json_array_size(same);
+    if (nsame) {
+        int64_t total =
+            json_integer_value(json_object_get(json_object_get(plan, "counts"), "unchanged"));
         wbuf_fmt(&r->out, "<details id=\"unchanged\"><summary>%D asset%S unchanged</summary><ul>",
-                 (int64_t)unchanged, unchanged == 1 ? "" : "s");
-        for (i = 0; i < shown; i++) {
-            s = json_array_get(steps, i);
-            if (strcmp(jstr(s, "action"), "unchanged") == 0 && !*jstr(s, "error"))
-                wbuf_fmt(&r->out, "<li>%s <q>%s</q></li>", jstr(s, "kind"), jstr(s, "name"));
+                 total, total == 1 ? "" : "s");
+        for (i = 0; i < nsame && i < STEPS_PER_PAGE; i++) {
+            s = json_array_get(same, i);
+            wbuf_fmt(&r->out, "<li>%s <q>%s</q></li>", jstr(s, "kind"), jstr(s, "name"));
         }
-        wbuf_puts(&r->out, "</ul></details>");
+        wbuf_puts(&r->out, "</ul>");
+        if (nsame > STEPS_PER_PAGE || (size_t)total > nsame)
+            wbuf_fmt(&r->out,
+                     "<p class=\"small\">The unchanged assets among this page's steps are listed; "
+                     "<code>cadence plan show %s</code> lists every step.</p>",
+                     id);
+        wbuf_puts(&r->out, "</details>");
     }
-    if (paged)
+    if (paged && shown)
         steps_nav(r, id, lo, hi, nsteps, next);
     wbuf_puts(&r->out, "<script src=\"/assets/plan.js\" defer></script>");
     admin_page_end(r);

@@ -209,6 +209,11 @@ P2=$PLAN_ID
 JAR="$WORK/jar" req p2 GET "/admin/plans/$P2"
 check "a second plan" 200 'action="/admin/plans/'"$P2"'/cancel"'
 grep -q '<span class="file">--- html (in Klaviyo)</span>' "$BODY" && ok || fail "the update's unified diff"
+# the page's step sections are the changed steps; the unchanged ones are listed under a summary
+NCH=$(printf '%s' "$PLAN_JSON" | jq '[.steps[] | select(.action != "unchanged")] | length')
+NUN=$(printf '%s' "$PLAN_JSON" | jq '[.steps[] | select(.action == "unchanged")] | length')
+[ "$(grep -o 'class="plan-step card"' "$BODY" | grep -c .)/$(grep -o '<details id="unchanged"><summary>[0-9]* assets unchanged' "$BODY" | grep -o '[0-9]*')" = "$NCH/$NUN" ] &&
+    [ "$NUN" -gt 0 ] && ok || fail "changed/unchanged on the page vs the plan's $NCH/$NUN"
 grep -q '<span class="add">+&lt;p&gt;Hi &lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;bye&quot;&lt;/p&gt;</span>' "$BODY" &&
     ok || fail "the template's HTML is escaped in the diff, + line styled"
 grep -q '<span class="del">-&lt;html&gt;' "$BODY" && ok || fail "- lines styled"
@@ -253,8 +258,27 @@ JAR="$WORK/jar" req nop GET "/admin/plans/pl-0000/progress.json"
 check "progress.json of no plan" 404 '^\{"error":"no such plan"\}$'
 JAR="$WORK/jar" req bigbad GET "/admin/plans/$PB?from=x1"
 check "a bad ?from= shows the first page" 200 "Steps #1 to #500 of $NB"
-run plan cancel "$PB"
-expect "the big plan cancelled" 0
+# applied, then one catalog item changed: the page shows that one step, not 500 unchanged ones
+JAR="$WORK/jar" req confirm_big POST "/admin/plans/$PB/confirm" --data-urlencode "csrf=$CSRF" \
+    --data-urlencode "hash=$PLAN_HASH"
+check "the big plan confirmed" 303
+wait_final "$PB" && jq -e '.status == "done"' "$BODY" >/dev/null && ok || fail "the big plan did not end done: $(cat "$BODY")"
+sed -i '$ s/,[0-9.]*$/,999.5/' "$WORK/big/catalog/items.csv"
+plan_make acme-outdoors "$WORK/big"
+expect "the big bundle planned again" 0 '"status":"planned"'
+PB2=$PLAN_ID
+CH2=$(printf '%s' "$PLAN_JSON" | jq -r '[.steps[] | select(.action != "unchanged") | "\(.seq) \(.action) \(.kind)"] | join(",")')
+[ "$(printf '%s' "$PLAN_JSON" | jq '[.steps[] | select(.action == "unchanged")] | length')" = $((NB - 1)) ] &&
+    [ "${CH2#* }" = "update catalog-item" ] && [ "${CH2%% *}" -gt 500 ] && ok ||
+    fail "the second big plan's changes: $CH2 (expected one item update past the first 500 steps)"
+JAR="$WORK/jar" req big3 GET "/admin/plans/$PB2"
+check "its page" 200 "id=\"step-${CH2%% *}\""
+[ "$(grep -o 'class="plan-step card"' "$BODY" | grep -c .)" = 1 ] && ok || fail "the page shows other steps than the change"
+grep -q "<summary>$((NB - 1)) assets unchanged</summary>" "$BODY" && grep -q "lists every step" "$BODY" && ok ||
+    fail "the unchanged assets' summary"
+grep -q 'class="steps-nav"' "$BODY" && fail "a one-page plan has page links" || ok
+run plan cancel "$PB2"
+expect "the second big plan cancelled" 0
 PLAN_ID=$P1
 
 # ---- sending a campaign: its own confirmation ----

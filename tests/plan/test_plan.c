@@ -487,16 +487,18 @@ static void test_json_page(void **state)
     char *dir = NULL;
     store *st = scratch_store(&dir);
     plan_rows(st, "pl-p", "partial", 1200);
-    /* 1,200 steps: campaigns at 650, 7 and 1190 (deleted), a third of them updates */
+    /* 1,200 steps: campaigns at 652, 7 and 1190 (deleted); a fifth unchanged, and of the others
+     * a third updates */
     assert_int_equal(
         store_exec(st,
                    "INSERT INTO plan_steps (plan_id, seq, kind, name, action, content_hash, "
                    "remote_id, remote_updated, deps, calls, diff, note, token) WITH RECURSIVE "
                    "n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1200) SELECT "
-                   "'pl-p', i, CASE WHEN i IN (7, 650, 1190) THEN 'campaign' ELSE 'template' "
-                   "END, CASE WHEN i = 650 THEN 'autumn' WHEN i = 7 THEN 'welcome' ELSE 'n-' || "
-                   "i END, CASE WHEN i = 1190 THEN 'delete' WHEN i % 3 = 0 THEN 'update' ELSE "
-                   "'create' END, 'c', NULL, NULL, CASE WHEN i > 1 THEN '[' || (i - 1) || ']' "
+                   "'pl-p', i, CASE WHEN i IN (7, 652, 1190) THEN 'campaign' ELSE 'template' "
+                   "END, CASE WHEN i = 652 THEN 'autumn' WHEN i = 7 THEN 'welcome' ELSE 'n-' || "
+                   "i END, CASE WHEN i = 1190 THEN 'delete' WHEN i % 5 = 0 THEN 'unchanged' WHEN "
+                   "i % 3 = 0 THEN 'update' ELSE 'create' END, 'c', NULL, NULL, CASE WHEN i > 1 "
+                   "THEN '[' || (i - 1) || ']' "
                    "ELSE '[]' END, '[]', 'd' || i, '', 'tok' FROM n",
                    SV_NONE),
         CAD_OK);
@@ -543,9 +545,43 @@ static void test_json_page(void **state)
         json_decref(p);
     }
     json_t *c = json_object_get(all, "counts");
-    assert_int_equal(json_integer_value(json_object_get(c, "update")), 400);
+    assert_int_equal(json_integer_value(json_object_get(c, "update")), 320);
     assert_int_equal(json_integer_value(json_object_get(c, "delete")), 1);
-    assert_int_equal(json_integer_value(json_object_get(c, "create")), 799);
+    assert_int_equal(json_integer_value(json_object_get(c, "unchanged")), 239);
+    assert_int_equal(json_integer_value(json_object_get(c, "create")), 640);
+
+    /* the steps a reader must read (unchanged ones with an error among them: 305 and 310
+     * failed) and the others: disjoint, in order, together the plan */
+    json_t *changed = NULL, *same = NULL;
+    assert_int_equal(plan_steps_json(st, "pl-p", 0, 5000, PLAN_STEPS_CHANGED, &changed), CAD_OK);
+    assert_int_equal(plan_steps_json(st, "pl-p", 0, 5000, PLAN_STEPS_UNCHANGED, &same), CAD_OK);
+    assert_int_equal(json_array_size(changed), 1200 - 237);
+    assert_int_equal(json_array_size(same), 237);
+    size_t ic = 0, is = 0;
+    for (size_t i = 0; i < 1200; i++) {
+        const json_t *want = json_array_get(steps, i);
+        const json_t *c1 = json_array_get(changed, ic), *s1 = json_array_get(same, is);
+        if (c1 && json_equal(c1, want))
+            ic++;
+        else if (s1 && json_equal(s1, want))
+            is++;
+        else
+            fail_msg("step %zu is in neither list, or out of order", i + 1);
+    }
+    assert_string_equal(json_string_value(json_object_get(json_array_get(same, 0), "action")),
+                        "unchanged");
+    json_decref(changed);
+    changed = NULL;
+    assert_int_equal(plan_steps_json(st, "pl-p", 301, 3, PLAN_STEPS_CHANGED, &changed), CAD_OK);
+    json_t *seqs = json_array();
+    for (size_t i = 0; i < json_array_size(changed); i++)
+        json_array_append(seqs, json_object_get(json_array_get(changed, i), "seq"));
+    json_t *want_seqs = json_pack("[i,i,i]", 301, 302, 303);
+    assert_true(json_equal(seqs, want_seqs));
+    json_decref(want_seqs);
+    json_decref(seqs);
+    json_decref(changed);
+    json_decref(same);
     /* the text a page at a time (1,000): steps from the second page are shown, and what is
      * hidden is counted under the kind the plan names */
     char *text = NULL;
@@ -555,11 +591,12 @@ static void test_json_page(void **state)
     assert_int_equal(plan_print_text(st, "pl-p", f), CAD_OK);
     fclose(f);
     const char *want[] = {"Plan pl-p for t: partial\n",
-                          "create 799, update 400, replace 0, delete 1, unchanged 0\n",
+                          "create 640, update 320, replace 0, delete 1, unchanged 239\n",
                           "   7. create    campaign \"welcome\"",
-                          " 650. create    campaign \"autumn\"",
+                          " 652. create    campaign \"autumn\"",
                           "1190. delete    campaign \"n-1190\"",
-                          "… and 1172 more template steps (see --json)\n"};
+                          "… and 935 more template steps (see --json)\n",
+                          "      237 assets unchanged\n"};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         if (!strstr(text, want[i]))
             fail_msg("plan_print_text lacks '%s':\n%s", want[i], text);
