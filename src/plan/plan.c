@@ -1065,24 +1065,29 @@ static int row_estimate(void *ctx, const store_row *r)
     return 1;
 }
 
-/* One "GROUP BY" row, name and count, added to the JSON object ctx. */
-static int row_group_count(void *ctx, const store_row *r)
+/* Counts of named values, one per column of a row of SUM(x = 'name') columns. */
+struct named_counts {
+    const char *const *names;
+    size_t n;
+    json_t *into; /* names with a count above zero */
+    int64_t total;
+};
+
+static int row_named_counts(void *ctx, const store_row *r)
 {
-    return json_object_set_new((json_t *)ctx, store_row_text(r, 0),
-                               json_integer((json_int_t)store_row_int(r, 1)))
-               ? CAD_ENOMEM
-               : 0;
+    struct named_counts *c = ctx;
+    for (size_t i = 0; i < c->n; i++) {
+        int64_t v = store_row_is_null(r, (int)i) ? 0 : store_row_int(r, (int)i);
+        c->total += v;
+        if (v > 0 && json_object_set_new(c->into, c->names[i], json_integer((json_int_t)v)))
+            return CAD_ENOMEM;
+    }
+    return 1;
 }
 
 static int row_append_text(void *ctx, const store_row *r)
 {
     return json_array_append_new((json_t *)ctx, json_string(store_row_text(r, 0))) ? CAD_ENOMEM : 0;
-}
-
-static int row_int64(void *ctx, const store_row *r)
-{
-    *(int64_t *)ctx = store_row_int(r, 0);
-    return 1;
 }
 
 /* A page's members that the whole plan decides: nsteps, counts (by action), states (by the
@@ -1091,18 +1096,23 @@ static int row_int64(void *ctx, const store_row *r)
 static int page_totals(store *st, const char *plan_id, struct json_ctx *j, json_t *states,
                        json_t *campaigns, int64_t *nsteps)
 {
-    int rc = store_query(st, "SELECT COUNT(*) FROM plan_steps WHERE plan_id = $1",
-                         SV_ARGS(SV_TEXT(plan_id)), row_int64, nsteps);
+    /* One pass each, with a sum per value the schema allows: a GROUP BY would sort the plan's
+     * rows in memory first, and a page's memory would grow with the plan. */
+    static const char *const actions[] = {"create", "update", "replace", "delete", "unchanged"};
+    static const char *const reached[] = {"intent", "done", "failed", "conflict", "skipped"};
+    struct named_counts ca = {actions, CAD_ARRAY_LEN(actions), j->counts, 0};
+    struct named_counts cs = {reached, CAD_ARRAY_LEN(reached), states, 0};
+    int rc = store_query(st,
+                         "SELECT SUM(action = 'create'), SUM(action = 'update'), SUM(action = "
+                         "'replace'), SUM(action = 'delete'), SUM(action = 'unchanged') FROM "
+                         "plan_steps WHERE plan_id = $1",
+                         SV_ARGS(SV_TEXT(plan_id)), row_named_counts, &ca);
     if (rc >= 0)
         rc = store_query(st,
-                         "SELECT action, COUNT(*) FROM plan_steps WHERE plan_id = $1 GROUP BY "
-                         "action",
-                         SV_ARGS(SV_TEXT(plan_id)), row_group_count, j->counts);
-    if (rc >= 0)
-        rc = store_query(st,
-                         "SELECT state, COUNT(*) FROM plan_step_runs WHERE plan_id = $1 AND state "
-                         "<> 'pending' GROUP BY state",
-                         SV_ARGS(SV_TEXT(plan_id)), row_group_count, states);
+                         "SELECT SUM(state = 'intent'), SUM(state = 'done'), SUM(state = "
+                         "'failed'), SUM(state = 'conflict'), SUM(state = 'skipped') FROM "
+                         "plan_step_runs WHERE plan_id = $1",
+                         SV_ARGS(SV_TEXT(plan_id)), row_named_counts, &cs);
     if (rc >= 0)
         rc = store_query(st,
                          "SELECT name FROM plan_steps WHERE plan_id = $1 AND kind = 'campaign' "
@@ -1110,12 +1120,9 @@ static int page_totals(store *st, const char *plan_id, struct json_ctx *j, json_
                          SV_ARGS(SV_TEXT(plan_id)), row_append_text, campaigns);
     if (rc < 0)
         return rc;
-    int64_t reached = 0;
-    const char *k;
-    json_t *v;
-    json_object_foreach(states, k, v) reached += json_integer_value(v);
-    if (*nsteps > reached &&
-        json_object_set_new(states, "pending", json_integer((json_int_t)(*nsteps - reached))))
+    *nsteps = ca.total;
+    if (*nsteps > cs.total &&
+        json_object_set_new(states, "pending", json_integer((json_int_t)(*nsteps - cs.total))))
         return cad_fail(CAD_ENOMEM, "out of memory");
     return CAD_OK;
 }
@@ -1134,7 +1141,7 @@ int plan_to_json(store *st, const char *plan_id, json_t **out)
     return plan_to_json_page(st, plan_id, 0, -1, out);
 }
 
-int plan_steps_json(store *st, const char *plan_id, int64_t from_seq, int64_t limit,
+int plan_steps_json(store *st, const char *plan_id, int64_t from_seq, int64_t to_seq, int64_t limit,
                     enum plan_steps_filter filter, json_t **steps)
 {
     static const char *const sql[] = {
@@ -1147,10 +1154,13 @@ int plan_steps_json(store *st, const char *plan_id, int64_t from_seq, int64_t li
              "SELECT s.seq, s.kind, s.name, s.action, s.content_hash, s.remote_id, "
              "s.remote_updated, s.deps, s.calls, s.diff, s.note, r.state, r.remote_id, r.error "
              "FROM plan_steps s LEFT JOIN plan_step_runs r ON r.plan_id = s.plan_id AND r.seq = "
-             "s.seq WHERE s.plan_id = $1 AND s.seq >= $2 %sORDER BY s.seq LIMIT $3",
+             "s.seq WHERE s.plan_id = $1 AND s.seq >= $2 AND s.seq < $4 %sORDER BY s.seq "
+             "LIMIT $3",
              sql[filter]);
     struct json_ctx j = {.steps = json_array(), .counts = json_object()};
-    int rc = store_query(st, q, SV_ARGS(SV_TEXT(plan_id), SV_INT(from_seq), SV_INT(limit)),
+    int rc = store_query(st, q,
+                         SV_ARGS(SV_TEXT(plan_id), SV_INT(from_seq), SV_INT(limit),
+                                 SV_INT(to_seq > 0 ? to_seq : INT64_MAX)),
                          row_step_json, &j);
     memo_free(&j);
     json_decref(j.counts);
@@ -1187,7 +1197,7 @@ int plan_to_json_page(store *st, const char *plan_id, int64_t from_seq, int64_t 
         if (rc >= 0 && limit > 0) {
             json_decref(j.steps);
             j.steps = NULL;
-            rc = plan_steps_json(st, plan_id, from_seq, limit, PLAN_STEPS_ALL, &j.steps);
+            rc = plan_steps_json(st, plan_id, from_seq, 0, limit, PLAN_STEPS_ALL, &j.steps);
         }
     }
     memo_free(&j);
@@ -1438,7 +1448,7 @@ int plan_each_step(store *st, const char *plan_id, plan_step_fn fn, void *ctx)
     int64_t from = 0;
     for (;;) {
         json_t *steps = NULL;
-        int rc = plan_steps_json(st, plan_id, from, PAGE, PLAN_STEPS_ALL, &steps);
+        int rc = plan_steps_json(st, plan_id, from, 0, PAGE, PLAN_STEPS_ALL, &steps);
         if (rc)
             return rc;
         size_t i, n = json_array_size(steps);

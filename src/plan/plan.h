@@ -69,10 +69,11 @@ int plan_status_get(store *st, const char *plan_id, char *status, size_t n);
 int plan_to_json_page(store *st, const char *plan_id, int64_t from_seq, int64_t limit,
                       json_t **out);
 /* Only the steps: the array of plan_to_json_page's "steps", without counting the whole plan
- * (what reading a plan a page at a time needs after its first page); all of them, or only those
- * a reader has to read (changed: not "unchanged", or with an error), or only the others. */
+ * (what reading a plan a page at a time needs after its first page): seq from from_seq, below
+ * to_seq (<= 0: no bound), at most limit; all of them, or only those a reader has to read
+ * (changed: not "unchanged", or with an error), or only the others. */
 enum plan_steps_filter { PLAN_STEPS_ALL, PLAN_STEPS_CHANGED, PLAN_STEPS_UNCHANGED };
-int plan_steps_json(store *st, const char *plan_id, int64_t from_seq, int64_t limit,
+int plan_steps_json(store *st, const char *plan_id, int64_t from_seq, int64_t to_seq, int64_t limit,
                     enum plan_steps_filter filter, json_t **steps);
 /* Calls fn with each step (as plan_to_json has it) in order, reading 1,000 at a time; a non-zero
  * return stops the walk (a negative one is returned). */

@@ -129,21 +129,18 @@ static json_t *load_plan(struct web_req *r)
         return NULL;
     const char *id = jstr(plan, "id");
     json_t *steps = NULL, *same = NULL;
-    int rc = plan_steps_json(r->st, id, from, STEPS_PER_PAGE + 1, PLAN_STEPS_CHANGED, &steps);
+    int rc = plan_steps_json(r->st, id, from, 0, STEPS_PER_PAGE + 1, PLAN_STEPS_CHANGED, &steps);
+    /* the unchanged steps up to the next page's start: that page's are its own */
+    json_t *next = rc ? NULL : json_array_get(steps, STEPS_PER_PAGE);
     if (!rc)
-        rc = plan_steps_json(r->st, id, from, STEPS_PER_PAGE + 1, PLAN_STEPS_UNCHANGED, &same);
+        rc = plan_steps_json(r->st, id, from,
+                             next ? json_integer_value(json_object_get(next, "seq")) : 0,
+                             STEPS_PER_PAGE + 1, PLAN_STEPS_UNCHANGED, &same);
     if (rc) {
         json_decref(steps);
         json_decref(plan);
         store_error(r, "plan_steps_json");
         return NULL;
-    }
-    json_t *next = json_array_get(steps, STEPS_PER_PAGE);
-    if (next) { /* the next page's unchanged steps are its own */
-        json_int_t end = json_integer_value(json_object_get(next, "seq"));
-        size_t n = json_array_size(same);
-        while (n && json_integer_value(json_object_get(json_array_get(same, n - 1), "seq")) >= end)
-            json_array_remove(same, --n);
     }
     json_object_set_new(plan, "steps", steps);
     json_object_set_new(plan, "unchanged", same);

@@ -553,8 +553,8 @@ static void test_json_page(void **state)
     /* the steps a reader must read (unchanged ones with an error among them: 305 and 310
      * failed) and the others: disjoint, in order, together the plan */
     json_t *changed = NULL, *same = NULL;
-    assert_int_equal(plan_steps_json(st, "pl-p", 0, 5000, PLAN_STEPS_CHANGED, &changed), CAD_OK);
-    assert_int_equal(plan_steps_json(st, "pl-p", 0, 5000, PLAN_STEPS_UNCHANGED, &same), CAD_OK);
+    assert_int_equal(plan_steps_json(st, "pl-p", 0, 0, 5000, PLAN_STEPS_CHANGED, &changed), CAD_OK);
+    assert_int_equal(plan_steps_json(st, "pl-p", 0, 0, 5000, PLAN_STEPS_UNCHANGED, &same), CAD_OK);
     assert_int_equal(json_array_size(changed), 1200 - 237);
     assert_int_equal(json_array_size(same), 237);
     size_t ic = 0, is = 0;
@@ -572,7 +572,7 @@ static void test_json_page(void **state)
                         "unchanged");
     json_decref(changed);
     changed = NULL;
-    assert_int_equal(plan_steps_json(st, "pl-p", 301, 3, PLAN_STEPS_CHANGED, &changed), CAD_OK);
+    assert_int_equal(plan_steps_json(st, "pl-p", 301, 0, 3, PLAN_STEPS_CHANGED, &changed), CAD_OK);
     json_t *seqs = json_array();
     for (size_t i = 0; i < json_array_size(changed); i++)
         json_array_append(seqs, json_object_get(json_array_get(changed, i), "seq"));
@@ -581,6 +581,11 @@ static void test_json_page(void **state)
     json_decref(want_seqs);
     json_decref(seqs);
     json_decref(changed);
+    json_decref(same);
+    same = NULL; /* below to_seq only: 5, 10, 15 and 20 of 1..20 */
+    assert_int_equal(plan_steps_json(st, "pl-p", 1, 21, 100, PLAN_STEPS_UNCHANGED, &same), CAD_OK);
+    assert_int_equal(json_array_size(same), 4);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(same, 3), "seq")), 20);
     json_decref(same);
     /* the text a page at a time (1,000): steps from the second page are shown, and what is
      * hidden is counted under the kind the plan names */
