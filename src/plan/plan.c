@@ -1136,11 +1136,6 @@ int plan_status_get(store *st, const char *plan_id, char *status, size_t n)
     return rc;
 }
 
-int plan_to_json(store *st, const char *plan_id, json_t **out)
-{
-    return plan_to_json_page(st, plan_id, 0, -1, out);
-}
-
 int plan_steps_json(store *st, const char *plan_id, int64_t from_seq, int64_t to_seq, int64_t limit,
                     enum plan_steps_filter filter, json_t **steps)
 {
@@ -1172,45 +1167,24 @@ int plan_steps_json(store *st, const char *plan_id, int64_t from_seq, int64_t to
     return CAD_OK;
 }
 
-int plan_to_json_page(store *st, const char *plan_id, int64_t from_seq, int64_t limit, json_t **out)
+int plan_summary_json(store *st, const char *plan_id, json_t **out)
 {
     struct plan_row p;
     int rc = plan_row_get(st, plan_id, &p);
     if (rc)
         return rc;
-    struct json_ctx j = {.steps = json_array(), .counts = json_object()};
-    json_t *states = NULL, *campaigns = NULL;
+    struct json_ctx j = {.counts = json_object()};
+    json_t *states = json_object(), *campaigns = json_array(), *estimate = NULL;
     int64_t nsteps = 0;
-    if (limit < 0) {
-        rc = store_query(st,
-                         "SELECT s.seq, s.kind, s.name, s.action, s.content_hash, s.remote_id, "
-                         "s.remote_updated, s.deps, s.calls, s.diff, s.note, r.state, "
-                         "r.remote_id, r.error FROM plan_steps s LEFT JOIN plan_step_runs r ON "
-                         "r.plan_id = s.plan_id AND r.seq = s.seq WHERE s.plan_id = $1 ORDER BY "
-                         "s.seq",
-                         SV_ARGS(SV_TEXT(plan_id)), row_step_json, &j);
-    } else {
-        states = json_object();
-        campaigns = json_array();
-        rc = page_totals(st, plan_id, &j, states, campaigns, &nsteps);
-        /* the page's rows add nothing to counts: they were counted above */
-        if (rc >= 0 && limit > 0) {
-            json_decref(j.steps);
-            j.steps = NULL;
-            rc = plan_steps_json(st, plan_id, from_seq, 0, limit, PLAN_STEPS_ALL, &j.steps);
-        }
-    }
-    memo_free(&j);
-    json_t *estimate = NULL;
+    char detail[1024] = "";
+    rc = page_totals(st, plan_id, &j, states, campaigns, &nsteps);
     if (rc >= 0)
         rc = store_query(st, "SELECT estimate FROM plans WHERE id = $1", SV_ARGS(SV_TEXT(plan_id)),
                          row_estimate, &estimate);
-    char detail[1024] = "";
     if (rc >= 0)
         rc = store_query(st, "SELECT COALESCE(detail, '') FROM plan_state WHERE plan_id = $1",
                          SV_ARGS(SV_TEXT(plan_id)), row_text, detail);
     if (rc < 0) {
-        json_decref(j.steps);
         json_decref(j.counts);
         json_decref(estimate);
         json_decref(states);
@@ -1220,21 +1194,14 @@ int plan_to_json_page(store *st, const char *plan_id, int64_t from_seq, int64_t 
     char created[32], expires[32];
     time_format_ms(p.created_ms, created, sizeof created);
     time_format_ms(p.expires_ms, expires, sizeof expires);
-    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:s,s:s,s:o,s:o,s:o}", "id", p.id, "hash",
-                          p.hash, "status", effective_status(&p), "tenant", p.tenant_id, "bundle",
-                          p.bundle_dir, "bundle_hash", p.bundle_hash, "prune", p.prune, "created",
-                          created, "expires", expires, "counts", j.counts, "estimate",
-                          estimate ? estimate : json_object(), "steps", j.steps);
-    if (!o) {
-        json_decref(states);
-        json_decref(campaigns);
+    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:s,s:s,s:o,s:o,s:I,s:o,s:o}", "id", p.id,
+                          "hash", p.hash, "status", effective_status(&p), "tenant", p.tenant_id,
+                          "bundle", p.bundle_dir, "bundle_hash", p.bundle_hash, "prune", p.prune,
+                          "created", created, "expires", expires, "counts", j.counts, "estimate",
+                          estimate ? estimate : json_object(), "nsteps", (json_int_t)nsteps,
+                          "states", states, "campaigns", campaigns);
+    if (!o)
         return cad_fail(CAD_ENOMEM, "out of memory");
-    }
-    if (states) {
-        json_object_set_new(o, "nsteps", json_integer((json_int_t)nsteps));
-        json_object_set_new(o, "states", states);
-        json_object_set_new(o, "campaigns", campaigns);
-    }
     if (p.confirmed_ms) {
         char conf[32];
         time_format_ms(p.confirmed_ms, conf, sizeof conf);
@@ -1243,6 +1210,22 @@ int plan_to_json_page(store *st, const char *plan_id, int64_t from_seq, int64_t 
     }
     if (detail[0])
         json_object_set_new(o, "detail", json_string(detail));
+    *out = o;
+    return CAD_OK;
+}
+
+int plan_to_json(store *st, const char *plan_id, json_t **out)
+{
+    json_t *o = NULL, *steps = NULL;
+    int rc = plan_summary_json(st, plan_id, &o);
+    if (!rc)
+        rc = plan_steps_json(st, plan_id, 0, 0, -1, PLAN_STEPS_ALL, &steps);
+    if (!rc && json_object_set_new(o, "steps", steps))
+        rc = cad_fail(CAD_ENOMEM, "out of memory");
+    if (rc) {
+        json_decref(o);
+        return rc;
+    }
     *out = o;
     return CAD_OK;
 }
@@ -1481,7 +1464,7 @@ static int text_step(void *ctx, const json_t *s)
 int plan_print_text(store *st, const char *plan_id, FILE *out)
 {
     json_t *head = NULL;
-    int rc = plan_to_json_page(st, plan_id, 0, 0, &head);
+    int rc = plan_summary_json(st, plan_id, &head);
     if (rc)
         return rc;
     print_text_head(head, out);

@@ -53,24 +53,22 @@ int plan_create(store *st, vault *v, const char *tenant_id, const char *bundle_d
                 const struct plan_create_options *o, plan_line_fn on_bundle_error, void *ctx,
                 char out_id[PLAN_ID_MAX]);
 
-/* The plan as one JSON object: id, hash, status, tenant, bundle, bundle_hash, created, expires,
- * confirmed_by/at, counts, estimate {seconds, text, operations[]} and steps [{seq, kind, name,
- * action, remote_id, deps, calls, diff, note, state, error}] (state/error from the last apply).
- * Caller owns *out (json_decref). */
+/* The plan without its steps, what a page about it needs, read in a few passes whatever its
+ * size: id, hash, status, tenant, bundle, bundle_hash, prune, created, expires, confirmed_by/at,
+ * detail (the last apply's result), estimate {seconds, text, operations[]}, and counted by the
+ * database: nsteps, counts (by action), states (by the last apply's state; "pending" for steps it
+ * has not reached) and campaigns (the names of the campaigns it creates or changes, in step
+ * order). Caller owns *out (json_decref). */
+int plan_summary_json(store *st, const char *plan_id, json_t **out);
+/* The summary with all its steps [{seq, kind, name, action, remote_id, deps, calls, diff, note,
+ * state, error}] (state/error from the last apply) in "steps": for small plans and tests; a
+ * catalog plan is read with plan_steps_json or plan_each_step, or printed with plan_print_json. */
 int plan_to_json(store *st, const char *plan_id, json_t **out);
 /* The plan's status as plan_to_json gives it ("expired" for a planned one past its time), read
  * without its steps. CAD_ENOTFOUND when there is no such plan. */
 int plan_status_get(store *st, const char *plan_id, char *status, size_t n);
-/* The same with only the steps from seq `from_seq` on, at most `limit` of them (0: none; < 0:
- * all, which is plan_to_json), and what the whole plan decides, counted by the database: nsteps,
- * counts (by action), states (by the last apply's state; "pending" for steps it has not reached)
- * and campaigns (the names of the campaigns it creates or changes, in step order). Memory grows
- * with the page, not with the plan. */
-int plan_to_json_page(store *st, const char *plan_id, int64_t from_seq, int64_t limit,
-                      json_t **out);
-/* Only the steps: the array of plan_to_json_page's "steps", without counting the whole plan
- * (what reading a plan a page at a time needs after its first page): seq from from_seq, below
- * to_seq (<= 0: no bound), at most limit; all of them, or only those a reader has to read
+/* Steps as plan_to_json has them, without the summary: seq from from_seq, below to_seq (<= 0:
+ * no bound), at most limit (< 0: no limit); all of them, or only those a reader has to read
  * (changed: not "unchanged", or with an error), or only the others. */
 enum plan_steps_filter { PLAN_STEPS_ALL, PLAN_STEPS_CHANGED, PLAN_STEPS_UNCHANGED };
 int plan_steps_json(store *st, const char *plan_id, int64_t from_seq, int64_t to_seq, int64_t limit,
@@ -79,8 +77,9 @@ int plan_steps_json(store *st, const char *plan_id, int64_t from_seq, int64_t to
  * return stops the walk (a negative one is returned). */
 typedef int (*plan_step_fn)(void *ctx, const json_t *step);
 int plan_each_step(store *st, const char *plan_id, plan_step_fn fn, void *ctx);
-/* The same object printed to `out` as it is read, a step at a time (memory does not grow with
- * the plan), with the members of `extra` (may be NULL) added; "counts" comes last. */
+/* plan_to_json's object (less nsteps, states and campaigns) printed to `out` as it is read, a
+ * step at a time (memory does not grow with the plan), with the members of `extra` (may be
+ * NULL) added; "counts" comes last. */
 int plan_print_json(store *st, const char *plan_id, const json_t *extra, FILE *out);
 /* The same, for people: at most 25 steps of each kind, read a page at a time. */
 int plan_print_text(store *st, const char *plan_id, FILE *out);

@@ -92,9 +92,8 @@ static const char *status_class(const char *status)
     return "wait";
 }
 
-/* The plan's JSON with `limit` of its steps from seq `from` on (plan_to_json_page), or NULL
- * with the error page written. */
-static json_t *load_plan_page(struct web_req *r, int64_t from, int64_t limit)
+/* The plan's summary (plan_summary_json), or NULL with the error page written. */
+static json_t *load_plan_head(struct web_req *r)
 {
     const char *id = route_param(&r->params, "id");
     if (!valid_plan_id(id)) {
@@ -102,13 +101,13 @@ static json_t *load_plan_page(struct web_req *r, int64_t from, int64_t limit)
         return NULL;
     }
     json_t *plan = NULL;
-    int rc = plan_to_json_page(r->st, id, from, limit, &plan);
+    int rc = plan_summary_json(r->st, id, &plan);
     if (rc == CAD_ENOTFOUND) {
         page_message(r, 404, "No such plan", "There is no plan with this id.");
         return NULL;
     }
     if (rc) {
-        store_error(r, "plan_to_json");
+        store_error(r, "plan_summary_json");
         return NULL;
     }
     return plan;
@@ -124,7 +123,7 @@ static json_t *load_plan(struct web_req *r)
     int64_t from = 0;
     if (f && *f && strlen(f) <= 12 && strspn(f, "0123456789") == strlen(f))
         from = strtoll(f, NULL, 10);
-    json_t *plan = load_plan_page(r, 0, 0);
+    json_t *plan = load_plan_head(r);
     if (!plan)
         return NULL;
     const char *id = jstr(plan, "id");

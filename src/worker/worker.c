@@ -242,7 +242,7 @@ static void count_steps(struct job *j, const struct plan_progress *p)
 static void count_baseline(store *st, struct job *j)
 {
     json_t *plan = NULL; /* no steps: the states are counted by the database */
-    if (plan_to_json_page(st, j->plan_id, 0, 0, &plan) != CAD_OK)
+    if (plan_summary_json(st, j->plan_id, &plan) != CAD_OK)
         return;
     json_t *states = json_object_get(plan, "states");
     for (int k = 0; k < 4; k++)

@@ -479,8 +479,9 @@ static void test_print_json_matches_jansson(void **state)
     test_rmdir(dir);
 }
 
-/* plan_to_json_page: a page is the same steps plan_to_json has at those places, and nsteps,
- * counts, states and campaigns describe the whole plan whatever the page. */
+/* A plan read in pieces: plan_steps_json's pages are the steps at those places, the summary's
+ * nsteps, counts, states and campaigns describe the whole plan, and both agree with what
+ * plan_print_json prints (its own way of reading and counting). */
 static void test_json_page(void **state)
 {
     (void)state;
@@ -515,6 +516,33 @@ static void test_json_page(void **state)
     assert_int_equal(plan_to_json(st, "pl-p", &all), CAD_OK);
     const json_t *steps = json_object_get(all, "steps");
     assert_int_equal(json_array_size(steps), 1200);
+    char *buf = NULL;
+    size_t blen = 0;
+    FILE *pf = open_memstream(&buf, &blen);
+    assert_non_null(pf);
+    assert_int_equal(plan_print_json(st, "pl-p", NULL, pf), CAD_OK);
+    fclose(pf);
+    json_t *printed = json_loads(buf, 0, NULL);
+    free(buf);
+    assert_non_null(printed);
+    assert_true(json_equal(json_object_get(printed, "steps"), steps));
+    assert_true(json_equal(json_object_get(printed, "counts"), json_object_get(all, "counts")));
+    json_decref(printed);
+
+    json_t *sum = NULL;
+    assert_int_equal(plan_summary_json(st, "pl-p", &sum), CAD_OK);
+    assert_null(json_object_get(sum, "steps"));
+    assert_int_equal(json_integer_value(json_object_get(sum, "nsteps")), 1200);
+    assert_true(json_equal(json_object_get(sum, "counts"), json_object_get(all, "counts")));
+    json_t *totals = json_pack("{s:i,s:i,s:i}", "done", 300, "failed", 10, "pending", 890);
+    assert_true(json_equal(json_object_get(sum, "states"), totals));
+    json_decref(totals);
+    totals = json_pack("[s,s]", "welcome", "autumn");
+    assert_true(json_equal(json_object_get(sum, "campaigns"), totals));
+    json_decref(totals);
+    assert_string_equal(json_string_value(json_object_get(sum, "status")), "partial");
+    assert_string_equal(json_string_value(json_object_get(sum, "hash")), "h");
+    json_decref(sum);
 
     struct {
         int64_t from, limit;
@@ -525,24 +553,15 @@ static void test_json_page(void **state)
                  {1101, 500, 1100, 100},
                  {5000, 500, 0, 0}};
     for (size_t k = 0; k < sizeof pages / sizeof pages[0]; k++) {
-        json_t *p = NULL;
-        assert_int_equal(plan_to_json_page(st, "pl-p", pages[k].from, pages[k].limit, &p), CAD_OK);
-        const json_t *ps = json_object_get(p, "steps");
+        json_t *ps = NULL;
+        assert_int_equal(
+            plan_steps_json(st, "pl-p", pages[k].from, 0, pages[k].limit, PLAN_STEPS_ALL, &ps),
+            CAD_OK);
         assert_int_equal(json_array_size(ps), pages[k].n);
         for (size_t i = 0; i < pages[k].n; i++)
             if (!json_equal(json_array_get(ps, i), json_array_get(steps, pages[k].first + i)))
                 fail_msg("page %zu: step %zu differs from plan_to_json's", k, i);
-        assert_int_equal(json_integer_value(json_object_get(p, "nsteps")), 1200);
-        assert_true(json_equal(json_object_get(p, "counts"), json_object_get(all, "counts")));
-        json_t *want = json_pack("{s:i,s:i,s:i}", "done", 300, "failed", 10, "pending", 890);
-        assert_true(json_equal(json_object_get(p, "states"), want));
-        json_decref(want);
-        want = json_pack("[s,s]", "welcome", "autumn");
-        assert_true(json_equal(json_object_get(p, "campaigns"), want));
-        json_decref(want);
-        assert_string_equal(json_string_value(json_object_get(p, "status")), "partial");
-        assert_string_equal(json_string_value(json_object_get(p, "hash")), "h");
-        json_decref(p);
+        json_decref(ps);
     }
     json_t *c = json_object_get(all, "counts");
     assert_int_equal(json_integer_value(json_object_get(c, "update")), 320);
@@ -608,7 +627,7 @@ static void test_json_page(void **state)
     assert_null(strstr(text, "image"));
     free(text);
     json_t *none = NULL;
-    assert_int_equal(plan_to_json_page(st, "pl-nope", 0, 0, &none), CAD_ENOTFOUND);
+    assert_int_equal(plan_summary_json(st, "pl-nope", &none), CAD_ENOTFOUND);
     cad_err_clear();
     json_decref(all);
     store_close(st);
