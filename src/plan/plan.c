@@ -1012,6 +1012,8 @@ static bool step_line(struct json_ctx *j, const store_row *r)
 
 static int count_action(struct json_ctx *j, const char *act)
 {
+    if (!j->counts) /* plan_steps_json: the summary counts */
+        return 0;
     json_t *n = json_object_get(j->counts, act);
     if (n)
         return json_integer_set(n, json_integer_value(n) + 1) ? CAD_ENOMEM : 0;
@@ -1090,17 +1092,17 @@ static int row_append_text(void *ctx, const store_row *r)
     return json_array_append_new((json_t *)ctx, json_string(store_row_text(r, 0))) ? CAD_ENOMEM : 0;
 }
 
-/* A page's members that the whole plan decides: nsteps, counts (by action), states (by the
+/* The summary's members that the whole plan decides: nsteps, counts (by action), states (by the
  * last apply's state, "pending" for steps it has not reached), each counted by the database, and
  * the names of the campaigns the plan creates or changes. */
-static int page_totals(store *st, const char *plan_id, struct json_ctx *j, json_t *states,
+static int plan_totals(store *st, const char *plan_id, json_t *counts, json_t *states,
                        json_t *campaigns, int64_t *nsteps)
 {
     /* One pass each, with a sum per value the schema allows: a GROUP BY would sort the plan's
      * rows in memory first, and a page's memory would grow with the plan. */
     static const char *const actions[] = {"create", "update", "replace", "delete", "unchanged"};
     static const char *const reached[] = {"intent", "done", "failed", "conflict", "skipped"};
-    struct named_counts ca = {actions, CAD_ARRAY_LEN(actions), j->counts, 0};
+    struct named_counts ca = {actions, CAD_ARRAY_LEN(actions), counts, 0};
     struct named_counts cs = {reached, CAD_ARRAY_LEN(reached), states, 0};
     int rc = store_query(st,
                          "SELECT SUM(action = 'create'), SUM(action = 'update'), SUM(action = "
@@ -1152,13 +1154,12 @@ int plan_steps_json(store *st, const char *plan_id, int64_t from_seq, int64_t to
              "s.seq WHERE s.plan_id = $1 AND s.seq >= $2 AND s.seq < $4 %sORDER BY s.seq "
              "LIMIT $3",
              sql[filter]);
-    struct json_ctx j = {.steps = json_array(), .counts = json_object()};
+    struct json_ctx j = {.steps = json_array()};
     int rc = store_query(st, q,
                          SV_ARGS(SV_TEXT(plan_id), SV_INT(from_seq), SV_INT(limit),
                                  SV_INT(to_seq > 0 ? to_seq : INT64_MAX)),
                          row_step_json, &j);
     memo_free(&j);
-    json_decref(j.counts);
     if (rc < 0 || !j.steps) {
         json_decref(j.steps);
         return rc < 0 ? rc : cad_fail(CAD_ENOMEM, "out of memory");
@@ -1173,11 +1174,11 @@ int plan_summary_json(store *st, const char *plan_id, json_t **out)
     int rc = plan_row_get(st, plan_id, &p);
     if (rc)
         return rc;
-    struct json_ctx j = {.counts = json_object()};
-    json_t *states = json_object(), *campaigns = json_array(), *estimate = NULL;
+    json_t *counts = json_object(), *states = json_object(), *campaigns = json_array();
+    json_t *estimate = NULL;
     int64_t nsteps = 0;
     char detail[1024] = "";
-    rc = page_totals(st, plan_id, &j, states, campaigns, &nsteps);
+    rc = plan_totals(st, plan_id, counts, states, campaigns, &nsteps);
     if (rc >= 0)
         rc = store_query(st, "SELECT estimate FROM plans WHERE id = $1", SV_ARGS(SV_TEXT(plan_id)),
                          row_estimate, &estimate);
@@ -1185,7 +1186,7 @@ int plan_summary_json(store *st, const char *plan_id, json_t **out)
         rc = store_query(st, "SELECT COALESCE(detail, '') FROM plan_state WHERE plan_id = $1",
                          SV_ARGS(SV_TEXT(plan_id)), row_text, detail);
     if (rc < 0) {
-        json_decref(j.counts);
+        json_decref(counts);
         json_decref(estimate);
         json_decref(states);
         json_decref(campaigns);
@@ -1197,7 +1198,7 @@ int plan_summary_json(store *st, const char *plan_id, json_t **out)
     json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:s,s:s,s:o,s:o,s:I,s:o,s:o}", "id", p.id,
                           "hash", p.hash, "status", effective_status(&p), "tenant", p.tenant_id,
                           "bundle", p.bundle_dir, "bundle_hash", p.bundle_hash, "prune", p.prune,
-                          "created", created, "expires", expires, "counts", j.counts, "estimate",
+                          "created", created, "expires", expires, "counts", counts, "estimate",
                           estimate ? estimate : json_object(), "nsteps", (json_int_t)nsteps,
                           "states", states, "campaigns", campaigns);
     if (!o)
