@@ -422,6 +422,18 @@ static void plan_rows(store *st, const char *id, const char *status, int nsteps)
                      CAD_OK);
 }
 
+/* What plan_print_json prints for a plan (the caller frees it). */
+static char *print_json(store *st, const char *id)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    assert_int_equal(plan_print_json(st, id, NULL, f), CAD_OK);
+    fclose(f);
+    return buf;
+}
+
 /* plan_print_json writes each step straight from its row; what it writes must be what
  * plan_to_json (jansson) builds, member for member and byte for byte, for any text: quotes,
  * backslashes, control characters, accents, CJK, an emoji (a surrogate pair), a remote id and
@@ -449,14 +461,8 @@ static void test_print_json_matches_jansson(void **state)
                                 "updated_ms) VALUES ('pl-x', 2, 'failed', $1, 1)",
                                 SV_ARGS(SV_TEXT(names[2]))),
                      CAD_OK);
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    assert_non_null(f);
-    assert_int_equal(plan_print_json(st, "pl-x", NULL, f), CAD_OK);
-    fclose(f);
-    json_error_t je;
-    json_t *printed = json_loads(buf, 0, &je);
+    char *buf = print_json(st, "pl-x");
+    json_t *printed = json_loads(buf, 0, NULL);
     assert_non_null(printed);
     json_t *built = NULL;
     assert_int_equal(plan_to_json(st, "pl-x", &built), CAD_OK);
@@ -516,12 +522,7 @@ static void test_json_page(void **state)
     assert_int_equal(plan_to_json(st, "pl-p", &all), CAD_OK);
     const json_t *steps = json_object_get(all, "steps");
     assert_int_equal(json_array_size(steps), 1200);
-    char *buf = NULL;
-    size_t blen = 0;
-    FILE *pf = open_memstream(&buf, &blen);
-    assert_non_null(pf);
-    assert_int_equal(plan_print_json(st, "pl-p", NULL, pf), CAD_OK);
-    fclose(pf);
+    char *buf = print_json(st, "pl-p");
     json_t *printed = json_loads(buf, 0, NULL);
     free(buf);
     assert_non_null(printed);
